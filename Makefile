@@ -1,0 +1,59 @@
+# PicoCluster Claw: the two commands are `make up` and `make test`.
+# Every target sets up what it needs itself (apt packages, venv, base image).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV ?= .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+MOLECULE_SCENARIOS ?= default raspberrypi jetson
+DEMO := -i inventory/demo
+
+.PHONY: help venv host up down status test lint docs pytest molecule bench-provision constraints
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+venv: ## Controller venv with the pinned tools (idempotent)
+	@tools/bootstrap.sh
+
+host: venv ## Container runtime and the bare Debian base image, no nodes
+	ansible-playbook playbooks/demo.yml -e '{"demo_cluster_nodes": []}'
+
+up: venv ## Build the two-node demo cluster and provision it with playbooks/site.yml
+	ansible-playbook playbooks/demo.yml
+	ansible-playbook $(DEMO) playbooks/site.yml
+	ansible-playbook $(DEMO) playbooks/verify.yml
+
+down: venv ## Remove the demo cluster (the base image stays cached)
+	ansible-playbook playbooks/demo.yml -e demo_cluster_state=absent
+
+status: venv ## Report on the demo cluster
+	ansible-playbook $(DEMO) playbooks/verify.yml
+
+test: lint pytest molecule ## Everything: linters, pytest, Molecule scenarios
+
+lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
+	ruff check .
+	ruff format --check .
+	yamllint --strict .
+	ansible-lint
+	python tools/argspec_docs.py --check
+
+docs: venv ## Regenerate the role README variable tables from meta/argument_specs.yml
+	python tools/argspec_docs.py
+
+pytest: venv ## Python tests (apps, benchmarks, tooling)
+	pytest
+
+molecule: host ## Molecule scenarios (MOLECULE_SCENARIOS="default jetson" to pick)
+	for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s; done
+
+bench-provision: host ## Benchmark: first converge and no-op re-converge of both demo nodes
+	python benchmarks/perf/provision.py
+
+constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
+	rm -rf .cache/pin && python3 -m venv .cache/pin
+	.cache/pin/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --exclude-editable; } > requirements/constraints.new
+	mv requirements/constraints.new requirements/constraints.txt

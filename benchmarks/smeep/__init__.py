@@ -1,0 +1,1 @@
+"""SMEEP: Small Model Experimentation and Evaluation Project benchmarks."""
