@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import re
+from pathlib import Path
 
 DOCUMENTATION = r"""
 module: host_apt_mirror
@@ -71,16 +70,14 @@ def parse_deb822(text: str) -> list[Entry]:
 
 
 def read_entries(sources_dir: str) -> list[Entry]:
+    root = Path(sources_dir)
     entries: list[Entry] = []
-    main_list = os.path.join(sources_dir, "sources.list")
-    files = [main_list] if os.path.exists(main_list) else []
-    files += sorted(glob.glob(os.path.join(sources_dir, "sources.list.d", "*.list")))
-    for path in files:
-        with open(path, encoding="utf-8") as handle:
-            entries += parse_one_line(handle.read())
-    for path in sorted(glob.glob(os.path.join(sources_dir, "sources.list.d", "*.sources"))):
-        with open(path, encoding="utf-8") as handle:
-            entries += parse_deb822(handle.read())
+    one_line = [root / "sources.list", *sorted((root / "sources.list.d").glob("*.list"))]
+    for path in one_line:
+        if path.is_file():
+            entries += parse_one_line(path.read_text(encoding="utf-8"))
+    for path in sorted((root / "sources.list.d").glob("*.sources")):
+        entries += parse_deb822(path.read_text(encoding="utf-8"))
     return entries
 
 
