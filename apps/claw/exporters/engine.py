@@ -1,0 +1,146 @@
+"""Ask the inference engine on crush what it runs: Ollama's native API or a llama.cpp (OpenAI-compatible) server.
+
+Neither engine serves Prometheus metrics itself (Ollama has no ``/metrics``), so the exporter reads:
+
+* Ollama: ``GET /api/version`` (``{"version": "..."}``) and ``GET /api/ps`` (``{"models": [{"name", "size",
+  "size_vram", "context_length", ...}]}``; ``context_length`` only on newer releases).
+* llama.cpp ``llama-server``: ``GET /health`` (200 ``{"status": "ok"}``, 503 while the model loads, 404 on
+  servers without it) and ``GET /v1/models`` (``{"object": "list", "data": [{"id": ...}]}``).
+
+A failed request never raises: the result says ``up=False`` and keeps the reason in ``error`` for a log line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+ENGINES = ("ollama", "llamacpp")
+DEFAULT_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model the engine holds in memory; fields the engine does not report are None."""
+
+    name: str
+    size_bytes: int | None = None
+    vram_bytes: int | None = None
+    context_length: int | None = None
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """One reading of the engine: whether it answered, its version and loaded models, and why it failed."""
+
+    engine: str
+    up: bool
+    version: str | None = None
+    models: tuple[LoadedModel, ...] = field(default_factory=tuple)
+    error: str | None = None
+
+
+class EngineError(Exception):
+    """A request failed or answered something unexpected; the message is the reason to log."""
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _get_json(client: httpx.Client, path: str) -> Any:
+    try:
+        response = client.get(path)
+        response.raise_for_status()
+        return response.json()
+    except httpx.HTTPStatusError as exc:
+        raise EngineError(f"GET {path}: HTTP {exc.response.status_code}") from exc
+    except (httpx.HTTPError, ValueError) as exc:
+        raise EngineError(f"GET {path}: {_describe(exc)}") from exc
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_ollama_ps(payload: Any) -> tuple[LoadedModel, ...]:
+    """The models of an ``/api/ps`` answer."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("models"), list):
+        raise EngineError("/api/ps: no 'models' list in the answer")
+    models = []
+    for entry in payload["models"]:
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("name") or entry.get("model")
+        if not isinstance(name, str) or not name:
+            continue
+        models.append(
+            LoadedModel(
+                name=name,
+                size_bytes=_optional_int(entry.get("size")),
+                vram_bytes=_optional_int(entry.get("size_vram")),
+                context_length=_optional_int(entry.get("context_length")) or None,
+            )
+        )
+    return tuple(models)
+
+
+def parse_openai_models(payload: Any) -> tuple[LoadedModel, ...]:
+    """The models of an OpenAI-style ``/v1/models`` answer (only their ids; llama.cpp gives no memory split)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        raise EngineError("/v1/models: no 'data' list in the answer")
+    names = [entry.get("id") for entry in payload["data"] if isinstance(entry, dict)]
+    return tuple(LoadedModel(name=name) for name in names if isinstance(name, str) and name)
+
+
+def read_ollama(client: httpx.Client) -> EngineStatus:
+    """Version and loaded models of an Ollama server."""
+    try:
+        version_payload = _get_json(client, "/api/version")
+    except EngineError as exc:
+        return EngineStatus(engine="ollama", up=False, error=str(exc))
+    version = version_payload.get("version") if isinstance(version_payload, dict) else None
+    version = version if isinstance(version, str) and version else None
+    try:
+        models = parse_ollama_ps(_get_json(client, "/api/ps"))
+    except EngineError as exc:
+        return EngineStatus(engine="ollama", up=True, version=version, error=str(exc))
+    return EngineStatus(engine="ollama", up=True, version=version, models=models)
+
+
+def _llamacpp_health(client: httpx.Client) -> str | None:
+    """None when ``/health`` says ok or does not exist; otherwise the reason the server is not ready."""
+    try:
+        response = client.get("/health")
+    except httpx.HTTPError as exc:
+        return f"GET /health: {_describe(exc)}"
+    if response.status_code in (200, 404):
+        return None
+    try:
+        detail = response.json().get("error", {}).get("message")
+    except (ValueError, AttributeError):
+        detail = None
+    return f"GET /health: HTTP {response.status_code}" + (f" ({detail})" if detail else "")
+
+
+def read_llamacpp(client: httpx.Client) -> EngineStatus:
+    """Readiness and served models of a llama.cpp server (no version: these endpoints do not carry one)."""
+    problem = _llamacpp_health(client)
+    if problem is not None:
+        return EngineStatus(engine="llamacpp", up=False, error=problem)
+    try:
+        models = parse_openai_models(_get_json(client, "/v1/models"))
+    except EngineError as exc:
+        return EngineStatus(engine="llamacpp", up=False, error=str(exc))
+    return EngineStatus(engine="llamacpp", up=True, models=models)
+
+
+def read_engine(engine: str, base_url: str, timeout: float = DEFAULT_TIMEOUT_S) -> EngineStatus:
+    """Read ``engine`` (``ollama`` or ``llamacpp``) at ``base_url``; never raises for a down engine."""
+    readers = {"ollama": read_ollama, "llamacpp": read_llamacpp}
+    if engine not in readers:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    with httpx.Client(base_url=base_url, timeout=timeout, trust_env=False) as client:
+        return readers[engine](client)

@@ -1,0 +1,78 @@
+"""The engine readers against a local fake HTTP server speaking Ollama's and llama-server's JSON."""
+
+from __future__ import annotations
+
+import pytest
+from claw.exporters.engine import LoadedModel, read_engine
+
+
+def test_ollama_version_and_loaded_models(fake_engine, ollama_routes):
+    status = read_engine("ollama", fake_engine(ollama_routes))
+    assert status.up
+    assert status.error is None
+    assert status.version == "0.12.6"
+    assert status.models == (
+        LoadedModel(name="qwen3:4b", size_bytes=4113301824, vram_bytes=3650000000, context_length=4096),
+    )
+
+
+def test_ollama_without_context_length(fake_engine, ollama_old_routes):
+    status = read_engine("ollama", fake_engine(ollama_old_routes))
+    assert status.up
+    assert status.models == (LoadedModel(name="llama3.2:1b", size_bytes=1866190848, vram_bytes=1866190848),)
+
+
+def test_ollama_nothing_loaded(fake_engine):
+    status = read_engine(
+        "ollama", fake_engine({"/api/version": (200, {"version": "0.12.6"}), "/api/ps": (200, {"models": []})})
+    )
+    assert status.up
+    assert status.models == ()
+
+
+def test_ollama_ps_failing_keeps_up_and_the_reason(fake_engine, ollama_routes):
+    routes = {**ollama_routes, "/api/ps": (500, {"error": "boom"})}
+    status = read_engine("ollama", fake_engine(routes))
+    assert status.up
+    assert status.models == ()
+    assert status.error == "GET /api/ps: HTTP 500"
+
+
+def test_ollama_answering_something_else_is_down(fake_engine):
+    status = read_engine("ollama", fake_engine({"/api/version": (200, b"<html>not ollama</html>")}))
+    assert not status.up
+    assert status.error.startswith("GET /api/version: JSONDecodeError")
+
+
+def test_llamacpp_health_and_models(fake_engine, llamacpp_routes):
+    status = read_engine("llamacpp", fake_engine(llamacpp_routes))
+    assert status.up
+    assert status.version is None
+    assert status.models == (LoadedModel(name="qwen2.5-1.5b-instruct-q4_k_m.gguf"),)
+
+
+def test_llamacpp_loading_model_is_not_up(fake_engine, llamacpp_routes):
+    loading = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+    status = read_engine("llamacpp", fake_engine({**llamacpp_routes, "/health": (503, loading)}))
+    assert not status.up
+    assert status.error == "GET /health: HTTP 503 (Loading model)"
+
+
+def test_openai_compatible_server_without_health_endpoint(fake_engine, llamacpp_routes):
+    routes = {"/v1/models": llamacpp_routes["/v1/models"]}  # /health answers 404
+    status = read_engine("llamacpp", fake_engine(routes))
+    assert status.up
+    assert [m.name for m in status.models] == ["qwen2.5-1.5b-instruct-q4_k_m.gguf"]
+
+
+@pytest.mark.parametrize("engine", ["ollama", "llamacpp"])
+def test_engine_down_is_reported_not_raised(engine, closed_port_url):
+    status = read_engine(engine, closed_port_url, timeout=1.0)
+    assert not status.up
+    assert status.models == ()
+    assert "ConnectError" in status.error
+
+
+def test_unknown_engine_is_a_programming_error():
+    with pytest.raises(ValueError, match="unknown engine"):
+        read_engine("vllm", "http://127.0.0.1:1")
