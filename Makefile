@@ -3,13 +3,14 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV ?= .venv
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+TOOLS := $(CURDIR)/.cache/tools
+export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS)/usr/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= default raspberrypi jetson
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test lint docs pytest molecule bench-provision constraints
+.PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference constraints
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,8 +44,16 @@ lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
 docs: venv ## Regenerate the role README variable tables from meta/argument_specs.yml
 	python tools/argspec_docs.py
 
-pytest: venv ## Python tests (apps, benchmarks, tooling)
+pytest: venv $(TOOLS)/usr/bin/promtool ## Python tests (apps, benchmarks, tooling)
 	pytest
+
+# promtool (Debian's prometheus package) unpacked into .cache: checks exporter output and rules
+# without installing or starting a Prometheus server on this machine.
+$(TOOLS)/usr/bin/promtool:
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; }
+	cd $(TOOLS) && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb
+	$@ --version | head -1
 
 molecule: host ## Molecule scenarios (MOLECULE_SCENARIOS="default jetson" to pick)
 	for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s; done
@@ -57,3 +66,8 @@ constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
 	.cache/pin/bin/pip install --quiet -e '.[dev]'
 	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --exclude-editable; } > requirements/constraints.new
 	mv requirements/constraints.new requirements/constraints.txt
+
+bench-inference: ## Benchmark: the demo crush engine seen from the demo claw node (run `make up` first)
+	podman cp benchmarks/perf/inference.py claw:/tmp/claw-bench-inference.py
+	rss=$$(podman exec crush sh -c 'awk "/VmRSS/ {print \$$2}" /proc/$$(systemctl show -p MainPID --value llamacpp)/status'); \
+	podman exec claw python3 /tmp/claw-bench-inference.py --url http://10.89.77.11:8080/v1 --model gemma3-270m --engine-rss-kib $$rss
