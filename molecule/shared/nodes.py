@@ -1,4 +1,4 @@
-"""Shared by the scenarios' testinfra suites.
+"""Shared by the scenarios' testinfra suites (each scenario's conftest imports the fixtures).
 
 Molecule hands testinfra one Ansible-backed `host` per node; running every command through
 Ansible costs a second or more, so `node` talks to the same container through podman directly.
@@ -7,6 +7,14 @@ Ansible costs a second or more, so `node` talks to the same container through po
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -23,3 +31,57 @@ def busctl(node, *args: str):
 
 
 SYSTEMD = "org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager"
+
+
+# Negative checks: run the scenario's converge playbook again with bad variables.
+RECAP = re.compile(r"^\S+\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+\S+\s+failed=(?P<failed>\d+)", re.M)
+
+
+@dataclass
+class Run:
+    rc: int
+    output: str
+    changed: int
+    failed: int
+
+    @property
+    def text(self) -> str:
+        """The output with every run of whitespace made one space (messages may wrap)."""
+        return " ".join(self.output.split())
+
+
+def _ansible_playbook() -> str:
+    beside = Path(sys.executable).with_name("ansible-playbook")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("ansible-playbook") or "ansible-playbook"
+
+
+@pytest.fixture
+def converge() -> Callable[[dict], Run]:
+    """ansible-playbook converge.yml against the scenario's inventory (molecule's own env)."""
+
+    def run(extra_vars: dict) -> Run:
+        inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+        playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"
+        env = {
+            **os.environ,
+            "ANSIBLE_FORCE_COLOR": "false",
+            "ANSIBLE_NOCOLOR": "true",
+            "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+        }
+        argv = [_ansible_playbook(), "-i", str(inventory), str(playbook)]
+        proc = subprocess.run(
+            [*argv, "--extra-vars", json.dumps(extra_vars)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        output = proc.stdout + proc.stderr
+        recap = RECAP.search(output)
+        assert recap, f"no PLAY RECAP in the output:\n{output}"
+        return Run(proc.returncode, output, int(recap["changed"]), int(recap["failed"]))
+
+    return run

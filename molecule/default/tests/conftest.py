@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
-from nodes import node  # noqa: F401  (the fixture, registered for this directory)
+from nodes import node  # noqa: F401  (fixtures, registered for this directory)

@@ -1,0 +1,85 @@
+"""crush serves a real model to claw over the LAN, and nobody else gets in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import testinfra
+
+MODEL = "gemma3-270m"
+URL = "http://molecule-crush:8080/v1"
+
+# Runs inside a node with nothing but the standard library: POST a chat request, print the
+# status and the raw body (a JSON document, or the server-sent event stream).
+CLIENT = r"""
+import json, sys, urllib.request
+body = json.loads(sys.argv[2])
+req = urllib.request.Request(sys.argv[1], data=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=float(sys.argv[3])) as resp:
+    print(resp.status)
+    print(resp.read().decode())
+"""
+
+
+def chat(node, stream: bool, timeout: float = 120):
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 12,
+        "temperature": 0,
+        "stream": stream,
+    }
+    return node.run("python3 -c %s %s %s %s", CLIENT, f"{URL}/chat/completions", json.dumps(body), str(timeout))
+
+
+@pytest.fixture(scope="module")
+def claw():
+    return testinfra.get_host("podman://molecule-claw")
+
+
+@pytest.fixture(scope="module")
+def crush():
+    return testinfra.get_host("podman://molecule-crush")
+
+
+def test_engine_runs_hardened_as_its_own_user(crush):
+    service = crush.service("llamacpp")
+    assert service.is_running and service.is_enabled
+    props = crush.check_output("systemctl show llamacpp -p User -p NoNewPrivileges -p ProtectSystem -p PrivateDevices")
+    assert "User=llamacpp" in props
+    assert "NoNewPrivileges=yes" in props
+    assert "ProtectSystem=strict" in props
+    assert "PrivateDevices=yes" in props
+    assert crush.file("/opt/llamacpp/current").is_symlink
+
+
+def test_real_chat_completion_from_claw(claw):
+    result = chat(claw, stream=False)
+    assert result.rc == 0, result.stderr
+    status, body = result.stdout.split("\n", 1)
+    assert status == "200"
+    answer = json.loads(body)
+    assert answer["model"].endswith(MODEL) or answer["model"] == MODEL
+    assert isinstance(answer["choices"][0]["message"]["content"], str)
+    assert answer["usage"]["completion_tokens"] > 0
+
+
+def test_streamed_completion_from_claw(claw):
+    result = chat(claw, stream=True)
+    assert result.rc == 0, result.stderr
+    status, body = result.stdout.split("\n", 1)
+    assert status == "200"
+    events = [line[len("data: ") :] for line in body.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert len(chunks) >= 2, "a stream should arrive in several chunks"
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+
+
+def test_a_host_outside_the_allow_list_is_refused():
+    outsider = testinfra.get_host("podman://molecule-outsider")
+    result = chat(outsider, stream=False, timeout=5)
+    assert result.rc != 0
+    assert "timed out" in result.stderr or "TimeoutError" in result.stderr, result.stderr
