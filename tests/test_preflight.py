@@ -37,6 +37,13 @@ CASES = [
      "demo_cluster_subnet must be"),
     ("demo_cluster", {"demo_cluster_state": "sideways"}, "demo_cluster_state"),
     ("raspberrypi", {"raspberrypi_pcie_gen": 4}, "raspberrypi_pcie_gen"),
+    ("llamacpp", {"llamacpp_port": "eighty"}, "llamacpp_port"),
+    ("llamacpp", {"llamacpp_host": "0.0.0.256"}, "llamacpp_host must be an IP address"),
+    ("llamacpp", {"llamacpp_allowed_sources": ["192.168.1.0/33"]}, "every admitted source"),
+    ("llamacpp", {"llamacpp_models": [{"name": "m", "url": "http://models.example.test/m.gguf"}]},
+     "a 64-hex sha256"),
+    ("llamacpp", {"llamacpp_models": [{"name": "m", "path": "/m.gguf", "url": "http://x.test/m"}]},
+     "exactly one of"),
     ("jetson", {"jetson_clocks_enabled": "maybe"}, "jetson_clocks_enabled"),
 ]  # fmt: skip
 
