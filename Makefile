@@ -7,7 +7,7 @@ TOOLS := $(CURDIR)/.cache/tools
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS)/usr/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
-MOLECULE_SCENARIOS ?= default raspberrypi jetson
+MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama
 DEMO := -i inventory/demo
 
 .PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference constraints
