@@ -83,3 +83,9 @@ def test_a_host_outside_the_allow_list_is_refused():
     result = chat(outsider, stream=False, timeout=5)
     assert result.rc != 0
     assert "timed out" in result.stderr or "TimeoutError" in result.stderr, result.stderr
+
+
+def test_model_file_is_content_addressed_and_alone(crush):
+    """The GGUF is named by its checksum prefix; no other model file lingers (pruning)."""
+    assert crush.check_output("ls /var/lib/llamacpp/models").split() == ["gemma3-270m-a5fd3b62230a.gguf"]
+    assert crush.file("/var/lib/llamacpp/models/gemma3-270m-a5fd3b62230a.gguf").size > 200_000_000
