@@ -6,12 +6,14 @@ import argparse
 import sys
 
 from claw import __version__
+from claw.mcp import cli as mcp_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claw", description="PicoCluster Claw appliance tools")
     parser.add_argument("--version", action="version", version=f"claw {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    mcp_cli.add_parser(subparsers)
     return parser
 
 
@@ -21,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return 0
+    return args.handler(args)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from claw.mcp.files import build_server, main, parse_args
+from claw.cli import main as claw_main
+from claw.mcp.files import Settings, build_server, create
+from claw.mcp.registry import ConfigError
 from mcp import Client
+from pydantic import ValidationError
 
 EXPECTED_TOOLS = {"sandbox_path", "list_directory", "read_file", "write_file", "delete_file", "file_info"}
 
@@ -107,18 +110,20 @@ async def test_oversized_content_is_rejected_by_the_schema(layout):
     assert not (layout.root / "big.txt").exists()
 
 
-def test_http_refuses_non_loopback_host():
-    with pytest.raises(SystemExit):
-        parse_args(["--root", "/tmp", "--http", "--host", "0.0.0.0"])
-    args = parse_args(["--root", "/tmp", "--http", "--host", "::1", "--port", "8705"])
-    assert args.http and args.port == 8705
+def test_settings_refuse_unknown_keys_and_bad_limits():
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"root": "/tmp", "rooot": "/"})
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"root": "/tmp", "max_read_bytes": 0})
 
 
-def test_stdio_and_http_are_exclusive():
-    with pytest.raises(SystemExit):
-        parse_args(["--root", "/tmp", "--stdio", "--http"])
+def test_create_reports_a_missing_root(tmp_path):
+    with pytest.raises(ConfigError, match="cannot use root"):
+        create(Settings(root=tmp_path / "missing"))
 
 
-def test_main_reports_a_missing_root(tmp_path, capsys):
-    assert main(["--root", str(tmp_path / "missing"), "--stdio"]) == 2
-    assert "cannot use --root" in capsys.readouterr().err
+def test_cli_reports_a_missing_root_without_a_traceback(tmp_path, capsys):
+    assert claw_main(["mcp", "files", "--stdio", "--set", f"root={tmp_path / 'missing'}"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot use root" in err
+    assert "Traceback" not in err

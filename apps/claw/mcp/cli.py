@@ -1,0 +1,68 @@
+"""``claw mcp``: run one server over stdio for a desktop client, or the enabled servers over loopback HTTP.
+
+claw mcp files --stdio --set root=/srv/sandbox     one server, stdin/stdout
+claw mcp time --http                               one server on its loopback port
+claw mcp serve                                     every server in /etc/claw/mcp.yml, one process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from claw.mcp.registry import SERVERS, ConfigError, load_module, read_config, server_settings
+from claw.mcp.runtime import Endpoint, ToolMetrics, serve_http
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("mcp", help="run the MCP servers", description=__doc__)
+    parser.add_argument("server", choices=[*SERVERS, "serve"], help="a server name, or 'serve' for all enabled")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="serve one server over stdin/stdout (default)")
+    transport.add_argument("--http", action="store_true", help="serve one server over loopback streamable HTTP")
+    parser.add_argument("--config", type=Path, help="process configuration (default /etc/claw/mcp.yml if present)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one setting"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = read_config(args.config)
+        names = list(config.servers) if args.server == "serve" else [args.server]
+        if args.server == "serve" and not names:
+            raise ConfigError("no servers are enabled in the configuration's 'servers' section")
+        overrides = _overrides(args.overrides)
+        if overrides and args.server == "serve":
+            raise ConfigError("--set applies to one server; edit the configuration file for 'serve'")
+        metrics = ToolMetrics()
+        endpoints = []
+        for name in names:
+            settings = server_settings(name, config, overrides)
+            server = metrics.instrument(load_module(name).create(settings))
+            endpoints.append(Endpoint(server, settings.port))
+    except ConfigError as err:
+        print(f"claw mcp: {err}", file=sys.stderr)
+        return 2
+    if args.server != "serve" and not args.http:
+        endpoints[0].server.run("stdio")
+        return 0
+    try:
+        asyncio.run(serve_http(endpoints, metrics, config.host, config.metrics_port))
+    except ValueError as err:
+        print(f"claw mcp: {err}", file=sys.stderr)
+        return 2
+    return 0

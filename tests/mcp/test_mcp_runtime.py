@@ -1,0 +1,121 @@
+"""The shared MCP runtime: per-tool metrics, the configuration file and `claw mcp` over HTTP and stdio."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from claw.mcp.files import build_server
+from claw.mcp.registry import ConfigError, read_config, server_settings
+from claw.mcp.runtime import UNKNOWN_TOOL, ToolMetrics
+from mcp import Client, StdioServerParameters
+
+pytestmark = pytest.mark.anyio
+
+
+def sample(metrics: ToolMetrics, name: str, tool: str) -> float:
+    value = metrics.registry.get_sample_value(name, {"server": "files", "tool": tool})
+    return value or 0.0
+
+
+async def test_metrics_count_calls_errors_and_latency_per_tool(layout):
+    metrics = ToolMetrics()
+    async with Client(metrics.instrument(build_server(layout.sandbox))) as client:
+        assert not (await client.call_tool("sandbox_path", {})).is_error
+        assert not (await client.call_tool("sandbox_path", {})).is_error
+        assert (await client.call_tool("read_file", {"path": "../outside/secret.txt"})).is_error
+        assert (await client.call_tool("no_such_tool", {})).is_error
+    assert sample(metrics, "claw_mcp_tool_calls_total", "sandbox_path") == 2
+    assert sample(metrics, "claw_mcp_tool_errors_total", "sandbox_path") == 0
+    assert sample(metrics, "claw_mcp_tool_calls_total", "read_file") == 1
+    assert sample(metrics, "claw_mcp_tool_errors_total", "read_file") == 1
+    assert sample(metrics, "claw_mcp_tool_duration_seconds_count", "sandbox_path") == 2
+    # An unknown name is counted under one label value, never as a new series.
+    assert sample(metrics, "claw_mcp_tool_calls_total", UNKNOWN_TOOL) == 1
+    assert sample(metrics, "claw_mcp_tool_calls_total", "no_such_tool") == 0
+
+
+def test_config_refuses_unknown_servers_and_keys(tmp_path):
+    config = tmp_path / "mcp.yml"
+    config.write_text("servers:\n  lasers: {}\n")
+    with pytest.raises(ConfigError, match="unknown MCP server 'lasers'"):
+        read_config(config)
+    config.write_text("servers:\n  files: {root: /tmp, colour: red}\n")
+    with pytest.raises(ConfigError, match="server files: colour"):
+        server_settings("files", read_config(config))
+    config.write_text("metrics_port: 0\n")
+    with pytest.raises(ConfigError, match="metrics_port"):
+        read_config(config)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def claw_command(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from claw.cli import main; sys.exit(main())", *args]
+
+
+@pytest.fixture
+def served(layout, tmp_path: Path):
+    """`claw mcp serve` with the files server and the metrics endpoint on free loopback ports."""
+    port, metrics_port = free_port(), free_port()
+    config = tmp_path / "mcp.yml"
+    config.write_text(f"metrics_port: {metrics_port}\nservers:\n  files: {{port: {port}, root: '{layout.root}'}}\n")
+    process = subprocess.Popen(claw_command("mcp", "serve", "--config", str(config)), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1)
+            break
+        except httpx.TransportError:
+            assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(0.1)
+    yield process, port, metrics_port
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+async def test_serve_answers_over_streamable_http_and_exports_metrics(served):
+    process, port, metrics_port = served
+    async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert "read_file" in tools
+        result = await client.call_tool("read_file", {"path": "docs/a.txt"})
+        assert not result.is_error
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    assert 'claw_mcp_tool_calls_total{server="files",tool="read_file"} 1.0' in text
+    # One SIGTERM stops every listener and the process exits cleanly (systemd's stop).
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+
+
+async def test_stdio_serves_one_server_to_an_external_process(layout):
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=claw_command("mcp", "files", "--stdio", "--set", f"root={layout.root}")[1:],
+        env={**os.environ},
+    )
+    async with Client(params) as client:
+        result = await client.call_tool("list_directory", {"path": ""})
+    assert not result.is_error
+    assert "docs" in [entry["name"] for entry in result.structured_content["entries"]]
+
+
+def test_serve_without_servers_is_a_clear_error(tmp_path, capsys):
+    from claw.cli import main
+
+    config = tmp_path / "mcp.yml"
+    config.write_text("servers: {}\n")
+    assert main(["mcp", "serve", "--config", str(config)]) == 2
+    assert "no servers are enabled" in capsys.readouterr().err
