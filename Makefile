@@ -41,6 +41,9 @@ lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
 	ansible-lint
 	python tools/argspec_docs.py --check
 
+lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/files/runtime-requirements.txt)
+	python tools/lock_runtime.py
+
 docs: venv ## Regenerate the role README variable tables from meta/argument_specs.yml
 	python tools/argspec_docs.py
 

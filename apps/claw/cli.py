@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from claw import __version__
+from claw.leds import cli as leds_cli
 from claw.mcp import cli as mcp_cli
 
 
@@ -14,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"claw {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     mcp_cli.add_parser(subparsers)
+    leds_cli.add_parser(subparsers)
     return parser
 
 

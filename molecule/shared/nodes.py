@@ -57,31 +57,25 @@ def _ansible_playbook() -> str:
     return shutil.which("ansible-playbook") or "ansible-playbook"
 
 
+def run_playbook(playbook: Path, extra_vars: dict) -> Run:
+    """ansible-playbook against the scenario's inventory, in molecule's own environment."""
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    env = {
+        **os.environ,
+        "ANSIBLE_FORCE_COLOR": "false",
+        "ANSIBLE_NOCOLOR": "true",
+        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+    }
+    argv = [_ansible_playbook(), "-i", str(inventory), str(playbook), "--extra-vars", json.dumps(extra_vars)]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
+    output = proc.stdout + proc.stderr
+    recaps = [(int(m["changed"]), int(m["failed"])) for m in RECAP.finditer(output)]
+    assert recaps, f"no PLAY RECAP in the output:\n{output}"
+    return Run(proc.returncode, output, sum(c for c, _ in recaps), sum(f for _, f in recaps))
+
+
 @pytest.fixture
 def converge() -> Callable[[dict], Run]:
-    """ansible-playbook converge.yml against the scenario's inventory (molecule's own env)."""
-
-    def run(extra_vars: dict) -> Run:
-        inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-        playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"
-        env = {
-            **os.environ,
-            "ANSIBLE_FORCE_COLOR": "false",
-            "ANSIBLE_NOCOLOR": "true",
-            "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-        }
-        argv = [_ansible_playbook(), "-i", str(inventory), str(playbook)]
-        proc = subprocess.run(
-            [*argv, "--extra-vars", json.dumps(extra_vars)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-        output = proc.stdout + proc.stderr
-        recap = RECAP.search(output)
-        assert recap, f"no PLAY RECAP in the output:\n{output}"
-        return Run(proc.returncode, output, int(recap["changed"]), int(recap["failed"]))
-
-    return run
+    """Run the scenario's converge.yml again with extra variables."""
+    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    return lambda extra_vars: run_playbook(scenario / "converge.yml", extra_vars)

@@ -156,6 +156,29 @@ def test_bad_listen_address_is_refused(converge):
     assert "ollama_host must be ADDRESS:PORT" in run.text, run.output
 
 
+def _api(node, path: str) -> list[str]:
+    return [m["name"] for m in json.loads(node.check_output(f"curl -fsS http://127.0.0.1:11434{path}"))["models"]]
+
+
+def test_models_pulled_once_and_kept_warm(node):
+    # converge and the idempotence run both saw the model list: the second found it present.
+    pulls = node.file("/var/lib/ollama/models/double-pulls.log").content_string.split()
+    assert pulls == ["gemma3:270m"]
+    assert _api(node, "/api/tags") == ["gemma3:270m"]
+    assert "gemma3:270m" in _api(node, "/api/ps")
+    assert node.service("ollama-warmup").is_enabled
+
+
+def test_models_are_pruned_and_a_model_without_a_tag_is_refused(node, converge):
+    run = converge({"ollama_models": [{"name": "qwen", "ollama": "qwen3:0.6b"}]})
+    assert run.rc == 0, run.output
+    assert _api(node, "/api/tags") == ["qwen3:0.6b"]
+    run = converge({"ollama_models": [{"name": "gguf-only", "path": "/srv/model.gguf"}]})
+    assert run.rc != 0
+    assert "Model 'gguf-only' has no valid `ollama` tag" in run.text, run.output
+    assert _api(node, "/api/tags") == ["qwen3:0.6b"]
+
+
 def test_environment_change_restarts_the_server(node, converge):
     pid = _pid(node)
     run = converge({"ollama_keep_alive": "10m", "ollama_extra_env": {"OLLAMA_DEBUG": "1"}})
@@ -164,6 +187,10 @@ def test_environment_change_restarts_the_server(node, converge):
     assert _pid(node) != pid
     environ = _environ(node)
     assert environ["OLLAMA_KEEP_ALIVE"] == "10m"
+    # The restart started the warm-up unit, which loaded the keep-warm model again.
+    assert _api(node, "/api/tags") == ["gemma3:270m"]
+    poll = "curl -fsS http://127.0.0.1:11434/api/ps | grep -q gemma3:270m"
+    node.run_expect([0], f"for i in $(seq 30); do {poll} && exit 0; sleep 1; done; exit 1")
     assert environ["OLLAMA_DEBUG"] == "1"
 
 

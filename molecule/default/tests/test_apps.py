@@ -1,0 +1,82 @@
+"""The claw apps release on both nodes, the exporters, and the models playbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import testinfra
+from nodes import run_playbook
+
+PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
+MODELS_DIR = "/var/lib/llamacpp/models"
+
+
+@pytest.fixture(scope="module")
+def claw():
+    return testinfra.get_host("podman://molecule-claw")
+
+
+@pytest.fixture(scope="module")
+def crush():
+    return testinfra.get_host("podman://molecule-crush")
+
+
+def test_release_is_installed_side_by_side_with_a_current_link(node):
+    current = node.check_output("readlink /opt/claw/current")
+    assert current.startswith("/opt/claw/releases/0.1.0-"), current
+    assert node.file(f"{current}/.installed").content_string.strip() == current.rsplit("/", 1)[1]
+    assert node.check_output("claw --version") == "claw 0.1.0"
+    # Every dependency came from the hash-verified wheelhouse and the set is complete.
+    node.run_expect([0], f"{current}/venv/bin/pip check")
+    requirements = node.file(f"{current}/dist/requirements.txt").content_string
+    assert "--hash=sha256:" in requirements
+    assert "mcp==" in requirements
+
+
+def test_node_exporter_runs_with_the_textfile_collector(node):
+    assert node.service("prometheus-node-exporter").is_running
+    metrics = node.check_output("curl -fsS http://127.0.0.1:9100/metrics")
+    assert "node_exporter_build_info" in metrics
+    assert 'collector="textfile"' in metrics
+
+
+def test_crush_exporter_is_hardened_and_reports_the_engine(crush):
+    assert crush.service("claw-crush-exporter").is_running
+    props = crush.check_output("systemctl show claw-crush-exporter -p DynamicUser -p ProtectSystem -p ExecStart")
+    assert "DynamicUser=yes" in props
+    assert "ProtectSystem=strict" in props
+    assert "/opt/claw/releases/" in props
+
+
+def test_claw_scrapes_both_exporters_over_the_lan(claw):
+    metrics = claw.check_output("curl -fsS --max-time 5 http://molecule-crush:9811/metrics")
+    assert "crush_engine_up 1.0" in metrics
+    assert 'crush_model_loaded_info{model="gemma3-270m"} 1.0' in metrics
+    # No Jetson here: the sysfs sources say so instead of reporting zeros.
+    assert 'crush_source_available{source="gpu"} 0.0' in metrics
+    assert not [line for line in metrics.splitlines() if line.startswith("crush_gpu_load_ratio")]
+    assert "node_exporter_build_info" in claw.check_output("curl -fsS --max-time 5 http://molecule-crush:9100/metrics")
+
+
+@pytest.mark.parametrize("port", [9100, 9811])
+def test_an_outsider_cannot_scrape(port):
+    outsider = testinfra.get_host("podman://molecule-outsider")
+    result = outsider.run(f"curl -fsS --max-time 3 http://molecule-crush:{port}/metrics")
+    assert result.rc == 28, result.stderr  # timed out: the firewall drops, nothing answers
+
+
+def test_models_playbook_is_a_no_op_and_lists_the_models():
+    run = run_playbook(PLAYBOOKS / "models.yml", {})
+    assert run.rc == 0, run.output
+    assert run.changed == 0, run.output
+    assert "serves: ['gemma3-270m']" in run.text, run.output
+
+
+def test_models_playbook_prunes_a_model_no_longer_listed(crush):
+    stray = f"{MODELS_DIR}/retired-0123456789ab.gguf"
+    crush.run_expect([0], f"printf GGUF > {stray}")
+    run = run_playbook(PLAYBOOKS / "models.yml", {})
+    assert run.rc == 0, run.output
+    assert not crush.file(stray).exists
+    assert crush.check_output(f"ls {MODELS_DIR}").split() == ["gemma3-270m-a5fd3b62230a.gguf"]

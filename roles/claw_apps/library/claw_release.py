@@ -1,0 +1,148 @@
+#!/usr/bin/python
+"""Build one release archive of the claw apps for a node's Python and CPU, on the controller."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: claw_release
+short_description: Build the claw wheel and a hash-verified wheelhouse for one node target
+description:
+  - Builds the repository's wheel reproducibly (C(SOURCE_DATE_EPOCH), from a clean copy of the sources),
+    keeps the lock's lines whose markers match the target Python, downloads those wheels with
+    C(pip download --require-hashes) and packs wheel, wheelhouse and requirements into one tar archive.
+  - The release id is the package version plus a digest of the wheel and the lock, so the same sources give the
+    same id and an unchanged archive is never rebuilt.
+options:
+  source: {description: Repository root (holds pyproject.toml, apps/ and benchmarks/)., type: path, required: true}
+  lock: {description: Hash-pinned requirements of the wheel., type: path, required: true}
+  cache_dir: {description: Controller directory that keeps the archives., type: path, required: true}
+  python_version: {description: The node's Python as major.minor., type: str, required: true}
+  machine: {description: The node's CPU (x86_64 or aarch64)., type: str, required: true}
+  epoch: {description: SOURCE_DATE_EPOCH for the wheel's timestamps., type: int, default: 315532800}
+author: PicoCluster Claw
+"""
+
+RETURN = r"""
+release: {description: Release id (version-digest)., returned: always, type: str}
+archive: {description: Path of the release archive on the controller., returned: always, type: str}
+wheel: {description: File name of the claw wheel inside the archive., returned: always, type: str}
+"""
+
+SOURCES = ("pyproject.toml", "README.md", "apps", "benchmarks")
+MANYLINUX = ("manylinux_2_35", "manylinux_2_28", "manylinux_2_17", "manylinux2014")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_wheel(module: AnsibleModule, source: Path, scratch: Path, epoch: int) -> Path:
+    tree = scratch / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    for name in SOURCES:
+        src = source / name
+        if src.is_dir():
+            shutil.copytree(src, tree / name, ignore=ignore)
+        else:
+            tree.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, tree / name)
+    out = scratch / "wheel"
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out)]
+    run(module, [*command, str(tree)], env)
+    wheels = list(out.glob("*.whl"))
+    if len(wheels) != 1:
+        module.fail_json(msg=f"expected one wheel from {source}, got {[w.name for w in wheels]}")
+    return wheels[0]
+
+
+def target_requirements(module: AnsibleModule, lock: Path, python_version: str) -> str:
+    """The lock's requirements whose markers hold on the target Python (pip would judge them by its own)."""
+    from packaging.markers import Marker
+
+    environment = {"python_version": python_version, "python_full_version": f"{python_version}.0"}
+    kept, current = [], []
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        current.append(line)
+        if line.endswith("\\"):
+            continue
+        head = current[0].rstrip(" \\")
+        _, _, marker = head.partition(";")
+        if not marker.strip() or Marker(marker.strip()).evaluate(environment):
+            kept.extend(current)
+        current = []
+    if not kept:
+        module.fail_json(msg=f"{lock} has no requirement for Python {python_version}")
+    return "\n".join(kept) + "\n"
+
+
+def run(module: AnsibleModule, command: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        module.fail_json(msg=f"{' '.join(command[:5])} ... failed", stderr=result.stderr[-4000:])
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "source": {"type": "path", "required": True},
+            "lock": {"type": "path", "required": True},
+            "cache_dir": {"type": "path", "required": True},
+            "python_version": {"type": "str", "required": True},
+            "machine": {"type": "str", "required": True, "choices": ["x86_64", "aarch64"]},
+            "epoch": {"type": "int", "default": 315532800},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    source, lock, cache = Path(params["source"]), Path(params["lock"]), Path(params["cache_dir"])
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".build-") as tmp:
+        scratch = Path(tmp)
+        wheel = build_wheel(module, source, scratch, params["epoch"])
+        version = wheel.name.split("-")[1]
+        digest = hashlib.sha256(f"{sha256(wheel)} {sha256(lock)}".encode()).hexdigest()[:12]
+        release = f"{version}-{digest}"
+        archive = cache / f"claw-{release}-py{params['python_version']}-{params['machine']}.tar"
+        result = {"release": release, "archive": str(archive), "wheel": wheel.name}
+        if archive.exists():
+            module.exit_json(changed=False, **result)
+        if module.check_mode:
+            module.exit_json(changed=True, **result)
+        requirements = scratch / "requirements.txt"
+        requirements.write_text(target_requirements(module, lock, params["python_version"]), encoding="utf-8")
+        platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{params['machine']}")]
+        wheelhouse = scratch / "wheelhouse"
+        run(module, [
+            sys.executable, "-m", "pip", "download", "--quiet", "--require-hashes", "--no-deps",
+            "--only-binary", ":all:", "--python-version", params["python_version"], *platforms,
+            "--dest", str(wheelhouse), "--requirement", str(requirements),
+        ])  # fmt: skip
+        shutil.copy2(wheel, wheelhouse / wheel.name)
+        handle, name = tempfile.mkstemp(dir=cache, prefix=".claw-", suffix=".partial")
+        os.close(handle)
+        partial = Path(name)
+        with tarfile.open(partial, "w") as tar:
+            tar.add(requirements, arcname="requirements.txt")
+            for item in sorted(wheelhouse.iterdir()):
+                tar.add(item, arcname=f"wheelhouse/{item.name}")
+        partial.chmod(0o644)
+        partial.replace(archive)  # atomic; a concurrent build of the same target writes the same content
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()

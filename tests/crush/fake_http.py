@@ -1,0 +1,79 @@
+"""What both fake engines share: a real HTTP server in a thread, and failure modes that sit in front of the app."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import uvicorn
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+Mode = Literal["ok", "down", "hung", "wrong_service"]
+
+
+@dataclass
+class Behaviour:
+    """How the fake misbehaves: ``down`` answers 502 like a proxy whose engine died, ``hung`` waits
+    ``hang_seconds`` before answering, ``wrong_service`` is some other web server on the port."""
+
+    mode: Mode = "ok"
+    hang_seconds: float = 1.0
+    url: str = ""
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+
+
+class Gate:
+    """ASGI middleware applying a Behaviour before the engine app sees the request."""
+
+    def __init__(self, app: ASGIApp, behaviour: Behaviour) -> None:
+        self.app = app
+        self.behaviour = behaviour
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mode = self.behaviour.mode
+        if scope["type"] == "http" and mode == "down":
+            page = "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
+            return await HTMLResponse(page, 502)(scope, receive, send)
+        if scope["type"] == "http" and mode == "wrong_service":
+            return await HTMLResponse("<html><body><h1>It works!</h1></body></html>")(scope, receive, send)
+        if scope["type"] == "http" and mode == "hung":
+            await anyio.sleep(self.behaviour.hang_seconds)
+        await self.app(scope, receive, send)
+
+
+@contextlib.contextmanager
+def running(app: ASGIApp) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a random 127.0.0.1 port in a thread; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="error", lifespan="off", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the fake engine did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
