@@ -119,3 +119,15 @@ def test_serve_without_servers_is_a_clear_error(tmp_path, capsys):
     config.write_text("servers: {}\n")
     assert main(["mcp", "serve", "--config", str(config)]) == 2
     assert "no servers are enabled" in capsys.readouterr().err
+
+
+def test_check_validates_every_enabled_server_without_serving(tmp_path, capsys):
+    from claw.cli import main
+
+    config = tmp_path / "mcp.yml"
+    config.write_text(f"servers:\n  files: {{root: '{tmp_path}'}}\n  time: {{database: '{tmp_path}/t.db'}}\n")
+    assert main(["mcp", "check", "--config", str(config)]) == 0
+    assert "is valid (files, time)" in capsys.readouterr().out
+    config.write_text("servers:\n  time: {zone: Mars/Olympus, max_pending: 0}\n")
+    assert main(["mcp", "check", "--config", str(config)]) == 2
+    assert "server time: max_pending" in capsys.readouterr().err

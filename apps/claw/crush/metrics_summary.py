@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field
 
 from claw.crush import errors
+from claw.tls import client_context
 
 SOURCES = ("gpu", "power", "thermal", "memory", "nvpmodel", "engine")
 SERVICE = "metrics exporter"
@@ -164,7 +165,9 @@ async def fetch_summary(
     address = errors.address_of(url)
     action = f"GET {httpx.URL(url).path}"
     try:
-        async with httpx.AsyncClient(timeout=timeout, transport=transport, trust_env=False) as http:
+        async with httpx.AsyncClient(
+            timeout=timeout, transport=transport, trust_env=False, verify=client_context()
+        ) as http:
             response = await http.get(url)
     except httpx.HTTPError as exc:
         raise errors.from_exception(exc, address, action, timeout, service=SERVICE) from exc

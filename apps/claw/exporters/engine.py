@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from claw.tls import client_context
+
 ENGINES = ("ollama", "llamacpp")
 DEFAULT_TIMEOUT_S = 1.0
 
@@ -142,5 +144,5 @@ def read_engine(engine: str, base_url: str, timeout: float = DEFAULT_TIMEOUT_S) 
     readers = {"ollama": read_ollama, "llamacpp": read_llamacpp}
     if engine not in readers:
         raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
-    with httpx.Client(base_url=base_url, timeout=timeout, trust_env=False) as client:
+    with httpx.Client(base_url=base_url, timeout=timeout, trust_env=False, verify=client_context()) as client:
         return readers[engine](client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from claw.mcp.runtime import Endpoint, ToolMetrics, serve_http
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("mcp", help="run the MCP servers", description=__doc__)
-    parser.add_argument("server", choices=[*SERVERS, "serve"], help="a server name, or 'serve' for all enabled")
+    parser.add_argument("server", choices=[*SERVERS, "serve", "check"], help="a server name, 'serve' or 'check'")
     transport = parser.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="serve one server over stdin/stdout (default)")
     transport.add_argument("--http", action="store_true", help="serve one server over loopback streamable HTTP")
@@ -42,12 +43,18 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     try:
         config = read_config(args.config)
-        names = list(config.servers) if args.server == "serve" else [args.server]
-        if args.server == "serve" and not names:
+        every = args.server in ("serve", "check")
+        names = list(config.servers) if every else [args.server]
+        if every and not names:
             raise ConfigError("no servers are enabled in the configuration's 'servers' section")
         overrides = _overrides(args.overrides)
-        if overrides and args.server == "serve":
-            raise ConfigError("--set applies to one server; edit the configuration file for 'serve'")
+        if overrides and every:
+            raise ConfigError(f"--set applies to one server; edit the configuration file for '{args.server}'")
+        if args.server == "check":
+            for name in names:
+                server_settings(name, config)
+            print(f"claw mcp: {args.config or 'the configuration'} is valid ({', '.join(names)})")
+            return 0
         metrics = ToolMetrics()
         endpoints = []
         for name in names:
@@ -57,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"claw mcp: {err}", file=sys.stderr)
         return 2
+    # The SDK logs at INFO; a line per engine request would cost more than the request (and fill the journal).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.server != "serve" and not args.http:
         endpoints[0].server.run("stdio")
         return 0

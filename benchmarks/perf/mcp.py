@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""MCP servers: tool latency in-process and over loopback HTTP, cold start over stdio, resident memory.
+
+Drives the five claw MCP servers (apps/claw/mcp/registry.py) with the official SDK client, each on a cheap
+read-only tool: leds get_state, system uptime_and_load, crush engine_health, time current_time, files
+sandbox_path. What it starts for them lives in a temporary directory and is gone afterwards: an LED daemon with
+the simulated backend on its own socket, a tiny fake llama.cpp engine answering /v1/models, a sandbox root and a
+reminders database.
+
+* in-process: ``Client(server)`` on the server object ``claw mcp`` would build (metrics middleware included);
+  tools/list and tools/call latency, p50/p99 over --calls calls each.
+* loopback HTTP: the same against one ``claw mcp serve`` process running all five over streamable HTTP.
+* cold start: spawning ``claw mcp NAME --stdio`` until initialize + tools/list have completed, median of
+  --cold-runs (the bare interpreter's start is printed beside it for scale).
+* memory: VmRSS of the ``claw mcp serve`` process with all five after the HTTP runs, and of a process serving one
+  server (--single) after a few calls, for comparison.
+
+Targets (informational, PASS/MISS): tools/call p50 <= 2 ms in-process and <= 5 ms over loopback HTTP, cold start
+<= 0.5 s per server, all five <= 150 MiB resident. The exit status is non-zero only when a measurement could not
+run. Takes about a minute on 2 cores.
+
+Run: .venv/bin/python benchmarks/perf/mcp.py [--calls 200] [--cold-runs 3] [--servers files time] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+HERE = Path(__file__).resolve().parent
+# This file is named like the SDK it measures: keep its folder off the path so `import mcp` finds the SDK.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+
+import yaml  # noqa: E402
+from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+REPO = HERE.parents[1]
+CLAW = [sys.executable, "-c", "import sys; from claw.cli import main; sys.exit(main())"]
+# server name -> the cheap read-only tool timed on it
+TOOLS = {
+    "leds": "get_state",
+    "system": "uptime_and_load",
+    "crush": "engine_health",
+    "time": "current_time",
+    "files": "sandbox_path",
+}
+TARGET_INPROC_MS = 2.0
+TARGET_HTTP_MS = 5.0
+TARGET_COLD_S = 0.5
+TARGET_RSS_MIB = 150.0
+WARMUP = 10
+
+# A llama.cpp server as far as engine_health needs one: GET /v1/models (and /health), nothing else.
+FAKE_ENGINE = r"""
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODELS = {"object": "list", "data": [{"id": "gemma3-270m", "object": "model", "owned_by": "bench"}]}
+ANSWERS = {"/v1/models": MODELS, "/health": {"status": "ok"}}
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self):
+        answer = ANSWERS.get(self.path.split("?")[0])
+        body = json.dumps(answer if answer is not None else {"detail": "Not Found"}).encode()
+        self.send_response(200 if answer is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+class BenchError(RuntimeError):
+    """A measurement could not run; the message says which and why."""
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {"p50_ms": statistics.median(ms), "p99_ms": percentile(ms, 99), "max_ms": max(ms), "n": len(ms)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    """A ``kB`` line of /proc/PID/status (VmRSS, VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise BenchError(f"/proc/{pid}/status has no {key}")
+
+
+def wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[Any], what: str, log: Path, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"{what} exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError):
+            if ready():
+                return
+        time.sleep(0.05)
+    raise BenchError(f"{what} was not ready within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=1) as response:
+        return response.status == 200
+
+
+def check_result(name: str, result: Any) -> None:
+    """Every timed call must have succeeded, or the numbers measure an error path."""
+    if result.is_error:
+        text = " ".join(getattr(block, "text", "") for block in result.content)
+        raise BenchError(f"{name} {TOOLS[name]} answered an error: {text}")
+    if name == "crush" and not (result.structured_content or {}).get("ready"):
+        raise BenchError(f"crush engine_health: the fake engine is not ready: {result.structured_content}")
+
+
+# --- the environment the servers run against ------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    tmp: Path
+    leds_socket: Path
+    engine_url: str
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
+
+    def settings(self, name: str, tag: str) -> dict[str, Any]:
+        """The non-default settings of one server; ``tag`` keeps the reminder databases of runs apart."""
+        return {
+            "leds": {"socket": str(self.leds_socket), "timeout": 5.0},
+            "system": {},
+            "crush": {"engine_url": self.engine_url, "engine": "llamacpp", "exporter_url": None},
+            "time": {"zone": "UTC", "database": str(self.tmp / f"time-{tag}.sqlite3")},
+            "files": {"root": str(self.tmp / "sandbox")},
+        }[name]
+
+    def spawn(self, argv: list[str], log_name: str) -> tuple[subprocess.Popen[Any], Path]:
+        log = self.tmp / log_name
+        with log.open("w") as stream:
+            process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stream)
+        self.processes.append(process)
+        return process, log
+
+
+@contextlib.contextmanager
+def environment() -> Iterator[Env]:
+    tmp = Path(tempfile.mkdtemp(prefix="claw-bench-mcp-", dir="/tmp"))  # short: a socket path fits in 107 bytes
+    (tmp / "sandbox" / "docs").mkdir(parents=True)
+    (tmp / "sandbox" / "docs" / "note.txt").write_text("benchmark\n")
+    engine = subprocess.Popen([sys.executable, "-c", FAKE_ENGINE], stdout=subprocess.PIPE, text=True)
+    env = Env(tmp, tmp / "leds.sock", "", [engine])
+    try:
+        assert engine.stdout is not None
+        line = engine.stdout.readline()
+        if not line.strip().isdigit():
+            raise BenchError(f"the fake engine did not start (exit {engine.poll()})")
+        env.engine_url = f"http://127.0.0.1:{int(line)}"
+        daemon, log = env.spawn(
+            [
+                sys.executable,
+                "-m",
+                "claw.leds.daemon",
+                "--socket",
+                str(env.leds_socket),
+                "--backend",
+                "simulated",
+                "--log-level",
+                "WARNING",
+            ],
+            "leds-daemon.log",
+        )
+        wait_until(env.leds_socket.exists, daemon, "the LED daemon", log)
+        yield env
+    finally:
+        for process in reversed(env.processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- latency ------------------------------------------------------------------------------------------------
+
+
+async def time_client(client: Client, name: str, calls: int) -> dict[str, dict[str, float]]:
+    tool = TOOLS[name]
+    for _ in range(WARMUP):
+        await client.list_tools()
+        check_result(name, await client.call_tool(tool, {}))
+    listed: list[float] = []
+    called: list[float] = []
+    results = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        tools = await client.list_tools()
+        listed.append(time.perf_counter() - start)
+    if tool not in {t.name for t in tools.tools}:
+        raise BenchError(f"{name}: tools/list does not name {tool}")
+    for _ in range(calls):
+        start = time.perf_counter()
+        result = await client.call_tool(tool, {})
+        called.append(time.perf_counter() - start)
+        results.append(result)
+    for result in results:
+        check_result(name, result)
+    return {"tools_list": summary_ms(listed), "tools_call": summary_ms(called)}
+
+
+async def in_process(env: Env, names: list[str], calls: int) -> dict[str, Any]:
+    # Built the way `claw mcp` builds them: the registry validates the settings, the metrics middleware wraps.
+    from claw.mcp.registry import load_module, read_config, server_settings
+    from claw.mcp.runtime import ToolMetrics
+
+    config_path = env.tmp / "inproc.yml"
+    config_path.write_text(yaml.safe_dump({"servers": {name: env.settings(name, "inproc") for name in names}}))
+    config = read_config(config_path)
+    metrics = ToolMetrics()
+    results = {}
+    # The SDK sends the servers' INFO log (one line per engine request of crush) to stderr through rich, as in
+    # `claw mcp serve`; it is still written, to a file, so the servers pay what they pay in production.
+    with (env.tmp / "inproc.log").open("w") as log, contextlib.redirect_stderr(log):
+        for name in names:
+            server = metrics.instrument(load_module(name).create(server_settings(name, config)))
+            async with Client(server, cache=None) as client:
+                results[name] = await time_client(client, name, calls)
+    # From here on the only HTTP client in this process is the benchmark's own: its request log is not measured.
+    for logger in ("httpx", "httpx2", "mcp.client"):
+        logging.getLogger(logger).setLevel(logging.WARNING)
+    return results
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[Any]
+    ports: dict[str, int]
+    metrics_port: int
+
+
+@contextlib.contextmanager
+def serve(env: Env, names: list[str], tag: str) -> Iterator[Served]:
+    """``claw mcp serve`` with ``names`` on free loopback ports; ready once every port answers."""
+    ports = {name: free_port() for name in names}
+    metrics_port = free_port()
+    servers = {name: {**env.settings(name, tag), "port": ports[name]} for name in names}
+    config = env.tmp / f"{tag}.yml"
+    config.write_text(yaml.safe_dump({"host": "127.0.0.1", "metrics_port": metrics_port, "servers": servers}))
+    process, log = env.spawn([*CLAW, "mcp", "serve", "--config", str(config)], f"{tag}.log")
+
+    def listening() -> bool:
+        for port in [*ports.values(), metrics_port]:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+
+    try:
+        wait_until(listening, process, f"claw mcp serve ({', '.join(names)})", log)
+        yield Served(process, ports, metrics_port)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def over_http(served: Served, names: list[str], calls: int) -> dict[str, Any]:
+    results = {}
+    for name in names:
+        async with Client(f"http://127.0.0.1:{served.ports[name]}/mcp", cache=None) as client:
+            results[name] = await time_client(client, name, calls)
+    return results
+
+
+# --- cold start ---------------------------------------------------------------------------------------------
+
+
+async def cold_start_once(env: Env, name: str, errlog: TextIO) -> float:
+    overrides = [f"{key}={value}" for key, value in env.settings(name, "cold").items() if value is not None]
+    argv = [*CLAW, "mcp", name, "--stdio", *(arg for pair in overrides for arg in ("--set", pair))]
+    params = StdioServerParameters(command=argv[0], args=argv[1:], env={**os.environ}, cwd=str(REPO))
+    start = time.perf_counter()
+    async with Client(stdio_client(params, errlog=errlog), cache=None) as client:
+        tools = await client.list_tools()
+        elapsed = time.perf_counter() - start
+    if TOOLS[name] not in {tool.name for tool in tools.tools}:
+        raise BenchError(f"{name} over stdio: tools/list does not name {TOOLS[name]}")
+    return elapsed
+
+
+async def cold_starts(env: Env, names: list[str], runs: int) -> dict[str, Any]:
+    from claw.mcp.registry import SERVERS
+
+    results: dict[str, Any] = {}
+    with (env.tmp / "stdio.log").open("w") as errlog:
+        for name in names:
+            try:
+                samples = [await cold_start_once(env, name, errlog) for _ in range(runs)]
+            except BenchError:
+                raise
+            except Exception as err:  # the SDK wraps a dead server in several ways; say which server
+                errlog.flush()
+                tail = (env.tmp / "stdio.log").read_text()[-2000:]
+                raise BenchError(f"{name} over stdio failed: {err!r}\n{tail}") from err
+            imports = spawn_time(f"import os, claw.cli, {SERVERS[name].module}; os._exit(0)", runs)
+            results[name] = {
+                "median_s": statistics.median(samples),
+                "min_s": min(samples),
+                "imports_s": imports,
+                "runs": samples,
+            }
+    return results
+
+
+def spawn_time(code: str, runs: int) -> float:
+    """Median wall time of ``python -c code``: the interpreter's start, or what importing a server costs
+    (``os._exit`` at the end leaves out the interpreter's teardown, which the cold start does not wait for)."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+# --- memory -------------------------------------------------------------------------------------------------
+
+
+def rss(pid: int) -> dict[str, float]:
+    return {"rss_mib": proc_status_kib(pid, "VmRSS") / 1024, "peak_mib": proc_status_kib(pid, "VmHWM") / 1024}
+
+
+async def warm_up(served: Served, names: list[str]) -> None:
+    for name in names:
+        async with Client(f"http://127.0.0.1:{served.ports[name]}/mcp", cache=None) as client:
+            for _ in range(WARMUP):
+                check_result(name, await client.call_tool(TOOLS[name], {}))
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"claw MCP servers benchmark: {report['calls']} calls per measurement, {report['host']}")
+    header = f"{'server':8} {'tool':16} {'path':10} {'list p50':>9} {'list p99':>9} {'call p50':>9} {'call p99':>9}"
+    print(f"{header}  target call p50")
+    for name in report["servers"]:
+        for path, key, target in (("in-proc", "in_process", TARGET_INPROC_MS), ("http", "http", TARGET_HTTP_MS)):
+            row = report[key].get(name)
+            if row is None:
+                continue
+            listed, called = row["tools_list"], row["tools_call"]
+            print(
+                f"{name:8} {TOOLS[name]:16} {path:10} {listed['p50_ms']:7.2f}ms {listed['p99_ms']:7.2f}ms "
+                f"{called['p50_ms']:7.2f}ms {called['p99_ms']:7.2f}ms  <= {target:g} ms "
+                f"{verdict(called['p50_ms'] <= target)}"
+            )
+    cold = report["cold_start"]
+    if cold:
+        print(f"cold start over stdio (spawn to initialize + tools/list, median of {report['cold_runs']}):")
+        print(f"  {'interpreter only':16} {report['interpreter_start_s'] * 1000:7.0f} ms  (python -c, no imports)")
+        for name, row in cold.items():
+            print(
+                f"  {name:16} {row['median_s'] * 1000:7.0f} ms  min {row['min_s'] * 1000:5.0f} ms  "
+                f"of which imports {row['imports_s'] * 1000:5.0f} ms  "
+                f"<= {TARGET_COLD_S * 1000:.0f} ms {verdict(row['median_s'] <= TARGET_COLD_S)}"
+            )
+    memory = report["memory"]
+    if memory:
+        print("resident memory:")
+        for label, row in memory.items():
+            target = ""
+            if label == "serve_all":
+                target = f"  <= {TARGET_RSS_MIB:g} MiB {verdict(row['rss_mib'] <= TARGET_RSS_MIB)}"
+            print(f"  {row['what']:40} {row['rss_mib']:7.1f} MiB  peak {row['peak_mib']:6.1f} MiB{target}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per tool and path (default 200)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold starts per server (default 3)")
+    parser.add_argument("--servers", nargs="+", choices=list(TOOLS), default=list(TOOLS), help="default: all five")
+    parser.add_argument("--single", choices=list(TOOLS), default="files", help="server for the one-server RSS")
+    parser.add_argument("--skip-cold", action="store_true", help="leave out the cold starts")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.cold_runs < 1:
+        parser.error("--calls and --cold-runs must be at least 1")
+    names = list(args.servers)
+    report: dict[str, Any] = {
+        "servers": names,
+        "calls": args.calls,
+        "cold_runs": args.cold_runs,
+        "host": f"python {platform.python_version()}, {os.cpu_count()} cores",
+        "in_process": {},
+        "http": {},
+        "cold_start": {},
+        "memory": {},
+    }
+    started = time.perf_counter()
+    try:
+        with environment() as env:
+            report["in_process"] = asyncio.run(in_process(env, names, args.calls))
+            with serve(env, names, "serve-all") as served:
+                idle = rss(served.process.pid)
+                report["http"] = asyncio.run(over_http(served, names, args.calls))
+                report["memory"]["serve_idle"] = {"what": f"claw mcp serve, {len(names)} servers, idle", **idle}
+                report["memory"]["serve_all"] = {
+                    "what": f"claw mcp serve, {len(names)} servers, after calls",
+                    **rss(served.process.pid),
+                }
+            with serve(env, [args.single], "serve-one") as served:
+                asyncio.run(warm_up(served, [args.single]))
+                report["memory"]["serve_one"] = {
+                    "what": f"claw mcp serve, {args.single} only, after calls",
+                    **rss(served.process.pid),
+                }
+            if not args.skip_cold:
+                report["interpreter_start_s"] = spawn_time("import os; os._exit(0)", args.cold_runs)
+                report["cold_start"] = asyncio.run(cold_starts(env, names, args.cold_runs))
+    except BenchError as err:
+        print(f"mcp benchmark: {err}", file=sys.stderr)
+        return 1
+    report["wall_s"] = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+        print(f"benchmark wall time {report['wall_s']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
