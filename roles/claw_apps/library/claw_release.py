@@ -26,6 +26,11 @@ description:
 options:
   source: {description: Repository root (holds pyproject.toml, apps/ and benchmarks/)., type: path, required: true}
   lock: {description: Hash-pinned requirements of the wheel., type: path, required: true}
+  extra_locks:
+    description: Further hash-pinned requirement files installed beside it (extras such as the Pi's GPIO libraries).
+    type: list
+    elements: path
+    default: []
   cache_dir: {description: Controller directory that keeps the archives., type: path, required: true}
   python_version: {description: The node's Python as major.minor., type: str, required: true}
   machine: {description: The node's CPU (x86_64 or aarch64)., type: str, required: true}
@@ -40,7 +45,8 @@ wheel: {description: File name of the claw wheel inside the archive., returned: 
 """
 
 SOURCES = ("pyproject.toml", "README.md", "apps", "benchmarks")
-MANYLINUX = ("manylinux_2_35", "manylinux_2_28", "manylinux_2_17", "manylinux2014")
+# The same tags as tools/lock_runtime.py, so pip picks the files whose hashes the lock holds.
+MANYLINUX = (*(f"manylinux_2_{minor}" for minor in range(36, 16, -1)), "manylinux2014")
 
 
 def sha256(path: Path) -> str:
@@ -67,7 +73,7 @@ def build_wheel(module: AnsibleModule, source: Path, scratch: Path, epoch: int) 
     return wheels[0]
 
 
-def target_requirements(module: AnsibleModule, lock: Path, python_version: str) -> str:
+def target_requirements(lock: Path, python_version: str) -> str:
     """The lock's requirements whose markers hold on the target Python (pip would judge them by its own)."""
     from packaging.markers import Marker
 
@@ -84,9 +90,7 @@ def target_requirements(module: AnsibleModule, lock: Path, python_version: str) 
         if not marker.strip() or Marker(marker.strip()).evaluate(environment):
             kept.extend(current)
         current = []
-    if not kept:
-        module.fail_json(msg=f"{lock} has no requirement for Python {python_version}")
-    return "\n".join(kept) + "\n"
+    return "\n".join(kept) + "\n" if kept else ""
 
 
 def run(module: AnsibleModule, command: list[str], env: dict[str, str] | None = None) -> None:
@@ -100,6 +104,7 @@ def main() -> None:
         argument_spec={
             "source": {"type": "path", "required": True},
             "lock": {"type": "path", "required": True},
+            "extra_locks": {"type": "list", "elements": "path", "default": []},
             "cache_dir": {"type": "path", "required": True},
             "python_version": {"type": "str", "required": True},
             "machine": {"type": "str", "required": True, "choices": ["x86_64", "aarch64"]},
@@ -108,13 +113,14 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    source, lock, cache = Path(params["source"]), Path(params["lock"]), Path(params["cache_dir"])
+    source, cache = Path(params["source"]), Path(params["cache_dir"])
+    locks = [Path(params["lock"]), *(Path(extra) for extra in params["extra_locks"])]
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".build-") as tmp:
         scratch = Path(tmp)
         wheel = build_wheel(module, source, scratch, params["epoch"])
         version = wheel.name.split("-")[1]
-        digest = hashlib.sha256(f"{sha256(wheel)} {sha256(lock)}".encode()).hexdigest()[:12]
+        digest = hashlib.sha256(" ".join(map(sha256, [wheel, *locks])).encode()).hexdigest()[:12]
         release = f"{version}-{digest}"
         archive = cache / f"claw-{release}-py{params['python_version']}-{params['machine']}.tar"
         result = {"release": release, "archive": str(archive), "wheel": wheel.name}
@@ -123,7 +129,8 @@ def main() -> None:
         if module.check_mode:
             module.exit_json(changed=True, **result)
         requirements = scratch / "requirements.txt"
-        requirements.write_text(target_requirements(module, lock, params["python_version"]), encoding="utf-8")
+        text = "".join(target_requirements(lock, params["python_version"]) for lock in locks)
+        requirements.write_text(text, encoding="utf-8")
         platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{params['machine']}")]
         wheelhouse = scratch / "wheelhouse"
         run(module, [

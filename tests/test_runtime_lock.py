@@ -1,0 +1,81 @@
+"""The nodes' hash-pinned runtime locks and the controller module that turns them into a node's wheelhouse."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = REPO / "roles/claw_apps/files"
+
+
+def load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def release():
+    return load(REPO / "roles/claw_apps/library/claw_release.py", "claw_release")
+
+
+@pytest.fixture(scope="module")
+def lock_tool():
+    return load(REPO / "tools/lock_runtime.py", "lock_runtime")
+
+
+def requirement_heads(text: str) -> list[Requirement]:
+    heads = [line.rstrip(" \\") for line in text.splitlines() if line and not line.startswith(("#", " "))]
+    return [Requirement(head) for head in heads]
+
+
+def test_module_downloads_with_the_tags_the_lock_was_made_with(release, lock_tool):
+    assert release.MANYLINUX == lock_tool.MANYLINUX
+
+
+@pytest.mark.parametrize("lock", ["runtime-requirements.txt", "pi-requirements.txt"])
+def test_every_pin_is_exact_and_hashed(lock):
+    text = (FILES / lock).read_text()
+    entries = re.split(r"\n(?=\S)", text.split("\n", 2)[2].strip())
+    assert entries
+    for entry in entries:
+        head, *hashes = [part.strip(" \\") for part in entry.splitlines()]
+        assert "==" in head, head
+        assert hashes and all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for h in hashes), entry
+
+
+def test_base_lock_covers_every_runtime_dependency_on_every_python():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = requirement_heads((FILES / "runtime-requirements.txt").read_text())
+    for python in ("3.10", "3.11", "3.12", "3.13"):
+        env = {"python_version": python, "python_full_version": f"{python}.0"}
+        here = {pin.name.lower().replace("_", "-"): pin for pin in pins if not pin.marker or pin.marker.evaluate(env)}
+        for dependency in map(Requirement, project["dependencies"]):
+            name = dependency.name.lower().replace("_", "-")
+            assert name in here, (python, name)
+            version = next(iter(here[name].specifier)).version
+            assert dependency.specifier.contains(version), (python, name, version)
+
+
+@pytest.mark.parametrize(("python", "expected"), [("3.10", "fastapi==0.162.5"), ("3.11", "fastapi==0.165.0")])
+def test_target_requirements_keep_the_lines_for_the_nodes_python(release, python, expected):
+    text = release.target_requirements(FILES / "runtime-requirements.txt", python)
+    fastapi = [r for r in requirement_heads(text) if r.name == "fastapi"]
+    assert [f"{r.name}{r.specifier}" for r in fastapi] == [expected]
+    assert "--hash=sha256:" in text
+
+
+def test_pi_extra_leaves_out_the_legacy_gpio_library_and_unsupported_pythons(release):
+    assert "rpi-gpio" not in (FILES / "pi-requirements.txt").read_text().lower()
+    on_bookworm = requirement_heads(release.target_requirements(FILES / "pi-requirements.txt", "3.11"))
+    assert {r.name for r in on_bookworm} == {"blinkt", "rpi-lgpio", "lgpio"}
+    assert release.target_requirements(FILES / "pi-requirements.txt", "3.13") == ""
