@@ -57,7 +57,7 @@ def _ansible_playbook() -> str:
     return shutil.which("ansible-playbook") or "ansible-playbook"
 
 
-def run_playbook(playbook: Path, extra_vars: dict) -> Run:
+def run_playbook(playbook: Path, extra_vars: dict, tags: str | None = None) -> Run:
     """ansible-playbook against the scenario's inventory, in molecule's own environment."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     env = {
@@ -67,6 +67,8 @@ def run_playbook(playbook: Path, extra_vars: dict) -> Run:
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
     }
     argv = [_ansible_playbook(), "-i", str(inventory), str(playbook), "--extra-vars", json.dumps(extra_vars)]
+    if tags:
+        argv += ["--tags", tags]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
     output = proc.stdout + proc.stderr
     recaps = [(int(m["changed"]), int(m["failed"])) for m in RECAP.finditer(output)]

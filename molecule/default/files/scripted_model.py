@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""Test double of a cloud model: an OpenAI chat-completions server whose replies follow a script.
+
+A model that reliably asks for a given tool cannot run here (the demo's Gemma 3 270M is a base model), so this
+double stands in for one, speaking the real protocol (JSON or server-sent events, tool calls, usage):
+a user message `RUNEXEC <command>` makes it request the `exec` tool with that command; once a tool result is in
+the conversation it answers with that result; anything else gets a plain reply.
+
+    scripted_model.py PORT
+"""
+
+import json
+import re
+import sys
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODEL = "scripted"
+
+
+def reply(body: dict) -> dict:
+    messages = body.get("messages") or []
+    results = [m for m in messages if m.get("role") == "tool"]
+    if results:
+        return {"content": "tool result: " + json.dumps(results[-1].get("content"))[:2000]}
+    users = " ".join(m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str))
+    wanted = re.search(r"RUNEXEC (.+?)(?:$|\n)", users)
+    if wanted:
+        call = {"name": "exec", "arguments": json.dumps({"command": wanted.group(1).strip()})}
+        return {"tool_calls": [{"id": "call_" + uuid.uuid4().hex[:8], "type": "function", "function": call}]}
+    return {"content": "scripted reply"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _json(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
+        else:
+            self._json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if not self.path.endswith("/chat/completions"):
+            self._json(404, {"error": {"message": "not found"}})
+            return
+        answer = reply(body)
+        finish = "tool_calls" if "tool_calls" in answer else "stop"
+        head = {"id": "chatcmpl-" + uuid.uuid4().hex[:8], "created": int(time.time()), "model": MODEL}
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        if not body.get("stream"):
+            message = {
+                "role": "assistant",
+                "content": answer.get("content"),
+                **({"tool_calls": answer["tool_calls"]} if "tool_calls" in answer else {}),
+            }
+            self._json(
+                200,
+                {
+                    **head,
+                    "object": "chat.completion",
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": usage,
+                },
+            )
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+
+        def event(payload: dict) -> None:
+            self.wfile.write(
+                b"data: " + json.dumps({**head, "object": "chat.completion.chunk", **payload}).encode() + b"\n\n"
+            )
+
+        event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        if "tool_calls" in answer:
+            calls = [{"index": 0, **answer["tool_calls"][0]}]
+            event({"choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": None}]})
+        else:
+            event({"choices": [{"index": 0, "delta": {"content": answer["content"]}, "finish_reason": None}]})
+        event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            event({"choices": [], "usage": usage})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

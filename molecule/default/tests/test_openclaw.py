@@ -1,0 +1,113 @@
+"""OpenClaw on the claw node: the real gateway from the rendered config, wired to crush and the MCP servers."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import testinfra
+from nodes import run_playbook
+
+PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
+DOUBLE = Path(__file__).resolve().parents[1] / "files" / "scripted_model.py"
+SERVERS = ["crush", "files", "leds", "system", "time"]
+
+
+@pytest.fixture(scope="module")
+def claw():
+    return testinfra.get_host("podman://molecule-claw")
+
+
+def cli_json(claw, command: str) -> dict:
+    result = claw.run(f"openclaw {command}")
+    assert result.rc == 0, result.stdout + result.stderr
+    return json.loads(result.stdout[result.stdout.index("{") :])
+
+
+def test_gateway_runs_hardened_as_its_own_user_and_is_ready(claw):
+    assert claw.service("openclaw").is_running and claw.service("openclaw").is_enabled
+    props = claw.check_output("systemctl show openclaw -p User -p NoNewPrivileges -p ProtectSystem")
+    assert "User=openclaw" in props and "NoNewPrivileges=yes" in props and "ProtectSystem=strict" in props
+    assert json.loads(claw.check_output("curl -fsS http://127.0.0.1:18789/healthz"))["status"] == "live"
+    assert json.loads(claw.check_output("curl -fsS http://127.0.0.1:18789/readyz"))["ready"] is True
+    # openclaw cannot rewrite its own config (Ansible's copy is the truth).
+    assert claw.run("runuser -u openclaw -- test -w /etc/openclaw/openclaw.json").rc != 0
+
+
+def test_token_is_generated_per_appliance_and_required(claw):
+    token_file = claw.file("/etc/openclaw/gateway-token")
+    assert (token_file.user, token_file.group, token_file.mode) == ("root", "openclaw", 0o640)
+    assert re.fullmatch(r"[0-9a-f]{64}", token_file.content_string)
+    wrong = claw.run("OPENCLAW_GATEWAY_TOKEN=%s openclaw gateway health --json", "0" * 64)
+    assert wrong.rc != 0
+    assert "unauthorized" in (wrong.stdout + wrong.stderr).lower()
+
+
+def test_mcp_servers_are_configured_and_answer_with_their_tools(claw):
+    listed = claw.check_output("openclaw mcp list")
+    assert all(f"- {name}" in listed for name in SERVERS), listed
+    for name in SERVERS:
+        probe = claw.run(f"openclaw mcp probe {name} --json")
+        assert probe.rc == 0, probe.stdout + probe.stderr
+        assert '"tools"' in probe.stdout or "tool" in probe.stdout.lower(), probe.stdout
+
+
+def test_real_completion_from_crush_through_the_gateway(claw):
+    answer = cli_json(claw, "infer model run --gateway --json --model crush/gemma3-270m --prompt 'Say hello.'")
+    assert answer["ok"] is True, answer
+    assert answer["transport"] == "gateway" and answer["provider"] == "crush"
+    assert answer["outputs"][0]["text"].strip()
+
+
+@pytest.fixture(scope="module")
+def scripted_model(claw):
+    """The scripted model double on the claw node's loopback, as a transient unit."""
+    claw.run_expect([0], f"cat > /tmp/scripted_model.py <<'EOF'\n{DOUBLE.read_text()}\nEOF")
+    claw.run_expect([0], "systemd-run --unit scripted-model --collect python3 /tmp/scripted_model.py 8099")
+    claw.run_expect(
+        [0], "for i in $(seq 20); do curl -fsS http://127.0.0.1:8099/v1/models && exit 0; sleep 1; done; exit 1"
+    )
+    yield
+    claw.run("systemctl stop scripted-model")
+
+
+@pytest.mark.usefixtures("scripted_model")
+@pytest.mark.parametrize(("agent", "allowed"), [("locked", False), ("open", True)])
+def test_exec_follows_the_agents_tool_policy(claw, agent, allowed):
+    marker = f"/tmp/exec-{agent}-{uuid.uuid4().hex[:8]}"
+    session = f"t-{uuid.uuid4().hex}"  # a fresh session: no history from earlier runs
+    run = cli_json(
+        claw, f"agent --agent {agent} --session-id {session} --json --timeout 120 --message 'RUNEXEC touch {marker}'"
+    )
+    summary = run["result"]["meta"]["toolSummary"]
+    assert summary["tools"] == ["exec"], run
+    assert claw.file(marker).exists is allowed
+    assert summary["failures"] == (0 if allowed else 1), run
+    if not allowed:
+        # The refused tool reached the LED strip through the claw-leds plugin: an error pulse from OpenClaw.
+        layers = json.loads(claw.check_output("claw leds get --json"))["layers"]
+        assert ("openclaw-error", "error") in [(layer["source"], layer["state"]) for layer in layers], layers
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"openclaw_bind": "everywhere"}, "openclaw_bind"),
+        (
+            {"openclaw_agents": [{"id": "main", "model": "nope/none"}]},
+            "every agent model must name a configured provider",
+        ),
+    ],
+)
+def test_a_bad_variable_fails_before_any_change(claw, extra_vars, message):
+    before = claw.check_output("sha256sum /etc/openclaw/openclaw.json")
+    pid = claw.check_output("systemctl show -p MainPID --value openclaw")
+    run = run_playbook(PLAYBOOKS / "claw.yml", extra_vars, tags="openclaw")
+    assert run.rc != 0
+    assert run.changed == 0, run.output
+    assert message in run.text, run.output
+    assert claw.check_output("sha256sum /etc/openclaw/openclaw.json") == before
+    assert claw.check_output("systemctl show -p MainPID --value openclaw") == pid
