@@ -10,7 +10,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference constraints
+.PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference bench-mcp bench-exporters lock constraints
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
 	yamllint --strict .
 	ansible-lint
 	python tools/argspec_docs.py --check
+
+bench-mcp: venv ## Benchmark: MCP tool latency (in-process, loopback HTTP), cold start and memory
+	python benchmarks/perf/mcp.py
+
+bench-exporters: venv ## Benchmark: exporter scrape latency and memory
+	python benchmarks/perf/exporters.py
 
 lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/files/runtime-requirements.txt)
 	python tools/lock_runtime.py
