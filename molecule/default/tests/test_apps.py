@@ -12,16 +12,6 @@ PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
 MODELS_DIR = "/var/lib/llamacpp/models"
 
 
-@pytest.fixture(scope="module")
-def claw():
-    return testinfra.get_host("podman://molecule-claw")
-
-
-@pytest.fixture(scope="module")
-def crush():
-    return testinfra.get_host("podman://molecule-crush")
-
-
 def test_release_is_installed_side_by_side_with_a_current_link(node):
     current = node.check_output("readlink /opt/claw/current")
     assert current.startswith("/opt/claw/releases/0.1.0-"), current

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import testinfra
 
 MODEL = "gemma3-270m"
@@ -32,16 +31,6 @@ def chat(node, stream: bool, timeout: float = 120):
         "stream": stream,
     }
     return node.run("python3 -c %s %s %s %s", CLIENT, f"{URL}/chat/completions", json.dumps(body), str(timeout))
-
-
-@pytest.fixture(scope="module")
-def claw():
-    return testinfra.get_host("podman://molecule-claw")
-
-
-@pytest.fixture(scope="module")
-def crush():
-    return testinfra.get_host("podman://molecule-crush")
 
 
 def test_engine_runs_hardened_as_its_own_user(crush):

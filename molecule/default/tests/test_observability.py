@@ -6,20 +6,7 @@ import json
 import time
 import urllib.parse
 
-import pytest
-import testinfra
-
 PROMETHEUS = "http://127.0.0.1:9090"
-
-
-@pytest.fixture(scope="module")
-def claw():
-    return testinfra.get_host("podman://molecule-claw")
-
-
-@pytest.fixture(scope="module")
-def crush():
-    return testinfra.get_host("podman://molecule-crush")
 
 
 def api(claw, path: str) -> dict:

@@ -8,17 +8,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-import testinfra
 from nodes import run_playbook
 
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
 DOUBLE = Path(__file__).resolve().parents[1] / "files" / "scripted_model.py"
 SERVERS = ["crush", "files", "leds", "system", "time"]
-
-
-@pytest.fixture(scope="module")
-def claw():
-    return testinfra.get_host("podman://molecule-claw")
 
 
 def cli_json(claw, command: str) -> dict:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-import testinfra
-
 VENV_PYTHON = "/opt/claw/current/venv/bin/python"
 PORTS = {"leds": 8701, "system": 8702, "crush": 8703, "time": 8704, "files": 8705}
 MIN_TOOLS = {"leds": 8, "system": 6, "crush": 6, "time": 4, "files": 5}
@@ -28,16 +25,6 @@ async def main():
             print(json.dumps({"error": result.is_error, "data": result.structured_content, "text": text}))
 anyio.run(main)
 """
-
-
-@pytest.fixture(scope="module")
-def claw():
-    return testinfra.get_host("podman://molecule-claw")
-
-
-@pytest.fixture(scope="module")
-def crush():
-    return testinfra.get_host("podman://molecule-crush")
 
 
 def mcp(claw, server: str, tool: str, arguments: dict | None = None, user: str = "claw-mcp"):
