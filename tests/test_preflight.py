@@ -49,6 +49,22 @@ CASES = [
     ("llamacpp", {"llamacpp_models": [{"name": "m", "path": "/m.gguf", "url": "http://x.test/m"}]},
      "exactly one of"),
     ("jetson", {"jetson_clocks_enabled": "maybe"}, "jetson_clocks_enabled"),
+    ("claw_apps", {"claw_apps_keep_releases": 0}, "claw_apps_keep_releases must be at least 1"),
+    ("claw_apps", {"claw_apps_extras": ["gpu"]}, "claw_apps_extras"),
+    ("exporters", {"exporters_crush_port": 9100}, "Exporter ports must be distinct"),
+    ("exporters", {"exporters_allowed_sources": ["10.0.0.0/40"]}, "every scraper an"),
+    ("leds", {"leds_socket": "/tmp/leds.sock"}, "leds_socket must be a file in /run/claw-leds"),
+    ("leds", {"leds_backend": "neopixel"}, "leds_backend"),
+    ("mcp_servers", {"mcp_servers_restartable_units": ["ssh.service"]}, "restartable but not allowed"),
+    ("mcp_servers", {"mcp_servers_ports": {"leds": 8701, "system": 8701, "crush": 8703, "time": 8704, "files": 8705}},
+     "must be distinct"),
+    ("nodejs", {"nodejs_version": "24"}, "nodejs_version and nodejs_npm_version must be exact versions"),
+    ("nodejs", {"nodejs_version": "24.0.0"}, "No sha256 is pinned for node-linux-"),
+    ("openclaw", {"openclaw_bind": "everywhere"}, "openclaw_bind"),
+    ("openclaw", {"openclaw_crush_url": "http://crush:8080", "crush_models": [{"name": "m"}],
+                  "openclaw_agents": [{"id": "main", "model": "nope/none"}]},
+     "every agent model must name a configured provider"),
+    ("prometheus", {"prometheus_retention_time": "forever"}, "prometheus_retention_time like 30d"),
 ]  # fmt: skip
 
 
