@@ -24,7 +24,6 @@ import argparse
 import json
 import logging
 import math
-import signal
 import subprocess
 import sys
 import threading
@@ -33,38 +32,30 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any, Literal
 
 import httpx
 import yaml
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from claw.exporters import jetson_sysfs, pi_sysfs
-from claw.exporters.crush import parse_listen
+from claw.exporters.serving import parse_listen, serve_until_stopped
 from claw.leds.client import LedClient, LedDaemonUnavailable, LedRequestError
 from claw.leds.protocol import DEFAULT_SOCKET
 from claw.leds.state import Level
 from claw.tls import client_context
+from claw.units import APPLIANCE_UNITS
 
 log = logging.getLogger("claw.exporters.claw")
 
 DEFAULT_LISTEN = "0.0.0.0:9810"
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:18789"
 DEFAULT_TIMEOUT_S = 0.5
-DEFAULT_UNITS = (
-    "openclaw.service",
-    "claw-mcp.service",
-    "claw-leds.service",
-    "claw-leds-watcher.service",
-    "threadweaver.service",
-    "prometheus.service",
-    "prometheus-node-exporter.service",
-)
+DEFAULT_UNITS = APPLIANCE_UNITS
 HOURS_PER_MONTH = 24 * 30.44
 SOURCES = ("thermal", "throttled", "fan", "nvme", "openclaw", "leds", "units", "claw_power", "crush_power")
 LED_LEVELS = ("none", *(level.label for level in Level))
@@ -474,23 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = CollectorRegistry()
     registry.register(collector)
     host, port = parse_listen(settings.listen)
-    server, thread = start_http_server(port, addr=host, registry=registry)
-    bound_host, bound_port = server.server_address[:2]
-    log.info("serving /metrics on %s:%d (sysfs root %s)", bound_host, bound_port, settings.sysfs_root)
-
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    while not stop.wait(1.0):
-        pass
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    serve_until_stopped(registry, host, port, f"sysfs root {settings.sysfs_root}")
     collector.close()
     return 0
 

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import FrameType
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from claw.exporters import jetson_sysfs
 from claw.exporters.engine import DEFAULT_TIMEOUT_S, ENGINES, EngineStatus, read_engine
+from claw.exporters.serving import parse_listen, serve_until_stopped
 
 log = logging.getLogger("claw.exporters.crush")
 
@@ -182,15 +180,6 @@ class CrushCollector(Collector):
         self._last_engine_error = status.error
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or ``:port`` (all addresses) into (host, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claw-crush-exporter", description=__doc__.splitlines()[0])
     parser.add_argument("--listen", type=parse_listen, default=DEFAULT_LISTEN, help="HOST:PORT (default %(default)s)")
@@ -217,25 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     host, port = args.listen
-    server, thread = start_http_server(port, addr=host, registry=registry)
-    bound_host, bound_port = server.server_address[:2]
-    log.info(
-        "serving /metrics on %s:%d (sysfs root %s, engine %s)", bound_host, bound_port, args.sysfs_root, args.engine
-    )
-
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    while not stop.wait(1.0):
-        pass
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    serve_until_stopped(registry, host, port, f"sysfs root {args.sysfs_root}, engine {args.engine}")
     return 0
 
 

@@ -24,21 +24,13 @@ from claw.mcp.registry import ConfigError
 from claw.mcp.runtime import READ_ONLY, tool_errors
 from claw.mcp.time import format_duration
 from claw.mcp.units import MAX_LOG_LINES, UNIT_NAME, Runner, UnitError, Units, UnitStatus, run_command, summarise
+from claw.units import APPLIANCE_UNITS
 
 SERVER_NAME = "system"
 MIB = 1 << 20
 GIB = 1 << 30
 
-DEFAULT_UNITS = (
-    "openclaw.service",
-    "claw-mcp.service",
-    "claw-leds.service",
-    "claw-leds-watcher.service",
-    "threadweaver.service",
-    "prometheus.service",
-    "prometheus-node-exporter.service",
-    "claw-exporter.service",
-)
+DEFAULT_UNITS = (*APPLIANCE_UNITS, "claw-exporter.service")
 # Restarting the process that serves this very call would cut the answer off.
 DEFAULT_RESTARTABLE = tuple(unit for unit in DEFAULT_UNITS if unit != "claw-mcp.service")
 
