@@ -1,0 +1,214 @@
+"""The console's HTTP API (FastAPI; no UI yet). Every endpoint but ``/healthz`` and ``/login`` needs a session.
+
+Errors are JSON ``{"error": {"code", "message", ...}}``: unknown thread or message 404, invalid input (unknown
+provider included) 422, a spend cap reached **402 Payment Required** (it is a money limit, not a rate: waiting
+does not help, raising the cap does), a hook's block 403, a provider's rate limit 429, a provider rejecting the
+request 400, a provider unreachable/down/refusing the key 502, a failing hook 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from claw.threadweaver.auth import COOKIE, Sessions
+from claw.threadweaver.console import Console
+from claw.threadweaver.governance import SpendCapReached
+from claw.threadweaver.hooks import HookBlocked, HookFailed
+from claw.threadweaver.providers.errors import ProviderBadRequest, ProviderError, ProviderRateLimited
+from claw.threadweaver.router import UnknownProvider
+from claw.threadweaver.store import NotFound, StoredMessage, Thread
+
+
+class Login(BaseModel):
+    password: str
+
+
+class NewThread(BaseModel):
+    provider: str
+    model: str
+    title: str = ""
+    fallback_provider: str | None = None
+    fallback_model: str | None = None
+    system_prompt: str = ""
+    max_output_tokens: int | None = Field(None, gt=0)
+    cap_usd: float | None = Field(None, ge=0)
+
+
+class ThreadChange(BaseModel):
+    provider: str | None = None
+    model: str | None = None
+    fallback_provider: str | None = None
+    fallback_model: str | None = None
+    max_output_tokens: int | None = Field(None, gt=0)
+    cap_usd: float | None = Field(None, ge=0)
+
+
+class NewMessage(BaseModel):
+    content: str = Field(min_length=1)
+    parent_id: str | None = Field(None, description="Reply under this message (a branch if it has children)")
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def _status(err: Exception) -> int:
+    if isinstance(err, SpendCapReached):
+        return 402
+    if isinstance(err, HookBlocked):
+        return 403
+    if isinstance(err, HookFailed):
+        return 500
+    if isinstance(err, ProviderRateLimited):
+        return 429
+    if isinstance(err, ProviderBadRequest):
+        return 400
+    return 502
+
+
+def _message(message: StoredMessage) -> dict[str, Any]:
+    return asdict(message)
+
+
+def create_app(console: Console, sessions: Sessions) -> FastAPI:
+    app = FastAPI(title="ThreadWeaver", docs_url=None, redoc_url=None)
+    store = console.store
+
+    def authenticated(request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.cookies.get(COOKIE)
+        if not sessions.valid(token):
+            raise HTTPException(
+                401, "log in first: POST /login with the console password", {"WWW-Authenticate": "Bearer"}
+            )
+        return token or ""
+
+    guard = [Depends(authenticated)]
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        codes = {401: "unauthenticated", 404: "not_found", 422: "invalid"}
+        response = _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(UnknownProvider)
+    async def unknown_provider(request: Request, exc: UnknownProvider) -> JSONResponse:
+        return _error(422, "unknown_provider", str(exc))
+
+    @app.exception_handler(SpendCapReached)
+    async def capped(request: Request, exc: SpendCapReached) -> JSONResponse:
+        return _error(402, exc.code, str(exc), scope=exc.scope, name=exc.name, spent_usd=exc.spent, cap_usd=exc.cap)
+
+    for kind in (HookBlocked, HookFailed, ProviderError):
+
+        @app.exception_handler(kind)
+        async def turn_failed(request: Request, exc: Exception) -> JSONResponse:
+            return _error(_status(exc), getattr(exc, "code", "error"), str(exc))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "threads": len(store.threads())}
+
+    @app.post("/login")
+    async def login(body: Login, response: Response) -> dict[str, str]:
+        token = sessions.login(body.password)
+        if token is None:
+            raise HTTPException(401, "wrong password")
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=int(sessions.ttl_s))
+        return {"token": token}
+
+    @app.post("/logout", dependencies=guard)
+    async def logout(response: Response, token: str = Depends(authenticated)) -> dict[str, str]:
+        sessions.logout(token)
+        response.delete_cookie(COOKIE)
+        return {"status": "logged out"}
+
+    @app.post("/threads", status_code=201, dependencies=guard)
+    async def create_thread(body: NewThread) -> Thread:
+        console.router.validate(body.provider)
+        console.router.validate(body.fallback_provider)
+        return store.create_thread(**body.model_dump())
+
+    @app.get("/threads", dependencies=guard)
+    async def list_threads() -> list[Thread]:
+        return store.threads()
+
+    @app.patch("/threads/{thread_id}", dependencies=guard)
+    async def change_thread(thread_id: str, body: ThreadChange) -> Thread:
+        changes = body.model_dump(exclude_unset=True)
+        console.router.validate(changes.get("provider"))
+        console.router.validate(changes.get("fallback_provider"))
+        return store.update_thread(thread_id, **changes)
+
+    @app.get("/threads/{thread_id}", dependencies=guard)
+    async def thread_tree(thread_id: str) -> dict[str, Any]:
+        thread = store.thread(thread_id)
+        return {
+            "thread": thread,
+            "messages": [_message(m) for m in store.messages(thread_id)],
+            "leaves": [leaf.id for leaf in store.leaves(thread_id)],
+        }
+
+    @app.get("/threads/{thread_id}/path/{message_id}", dependencies=guard)
+    async def path(thread_id: str, message_id: str) -> list[dict[str, Any]]:
+        history = store.path(message_id)
+        if history[-1].thread_id != thread_id:
+            raise NotFound(f"no message {message_id} in thread {thread_id}")
+        return [_message(m) for m in history]
+
+    @app.get("/threads/{thread_id}/compare", dependencies=guard)
+    async def compare(thread_id: str, a: str, b: str) -> dict[str, Any]:
+        store.thread(thread_id)
+        diff = store.compare(a, b)
+        return {
+            "common": [m.id for m in diff.common],
+            "only_a": [_message(m) for m in diff.only_a],
+            "only_b": [_message(m) for m in diff.only_b],
+        }
+
+    @app.post("/threads/{thread_id}/messages", dependencies=guard)
+    async def post_message(thread_id: str, body: NewMessage) -> dict[str, Any]:
+        turn = await console.post(thread_id, body.content, body.parent_id)
+        return {"user": _message(turn.user), "reply": _message(turn.reply)}
+
+    @app.post("/threads/{thread_id}/messages/stream", dependencies=guard)
+    async def stream_message(thread_id: str, body: NewMessage) -> StreamingResponse:
+        events = await console.stream(thread_id, body.content, body.parent_id)
+
+        async def sse() -> AsyncIterator[str]:
+            async for event in events:
+                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+        return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @app.get("/search", dependencies=guard)
+    async def search(q: str, limit: int = 20) -> list[dict[str, str]]:
+        return [asdict(hit) for hit in store.search(q, min(max(limit, 1), 100))]
+
+    @app.get("/spend", dependencies=guard)
+    async def spend() -> dict[str, Any]:
+        summary = store.spend_summary()
+        summary["caps"] = {
+            name: {"cap_usd": cap, "spent_usd": store.spend(provider=name)}
+            for name, cap in console.governance.provider_caps.items()
+        }
+        return summary
+
+    @app.get("/metrics", dependencies=guard)
+    async def metrics() -> Response:
+        return Response(generate_latest(console.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

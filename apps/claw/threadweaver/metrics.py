@@ -1,0 +1,45 @@
+"""Prometheus metrics of the console: requests, tokens, cost and latency per provider; hook outcomes."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "threadweaver_provider_requests", "Requests to providers by outcome", ["provider", "outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.tokens = Counter(
+            "threadweaver_tokens", "Tokens by provider and direction (in/out)", ["provider", "direction"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.cost = Counter("threadweaver_cost_usd", "Spend in USD by provider", ["provider"], registry=self.registry)
+        self.latency = Histogram(
+            "threadweaver_provider_latency_seconds", "Time from sending to the complete reply", ["provider"],
+            buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.hooks = Counter(
+            "threadweaver_hook_outcomes", "Hook runs by outcome (passed, modified, blocked, failed)",
+            ["hook", "stage", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.refused = Counter(
+            "threadweaver_refused", "Messages refused before sending, by reason", ["reason"], registry=self.registry
+        )
+
+    def hook_outcome(self, hook: str, stage: str, outcome: str) -> None:
+        self.hooks.labels(hook, stage, outcome).inc()
+
+    def reply(self, provider: str, tokens_in: int, tokens_out: int, cost: float, seconds: float) -> None:
+        self.requests.labels(provider, "ok").inc()
+        self.tokens.labels(provider, "in").inc(tokens_in)
+        self.tokens.labels(provider, "out").inc(tokens_out)
+        self.cost.labels(provider).inc(cost)
+        self.latency.labels(provider).observe(seconds)
+
+    def failure(self, provider: str, code: str) -> None:
+        self.requests.labels(provider, code).inc()

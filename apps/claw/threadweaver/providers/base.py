@@ -1,0 +1,153 @@
+"""What every HTTP provider adapter shares: one lazily made async client (shared TLS context), the POST that maps
+every failure to a :class:`~.errors.ProviderError`, and SSE / NDJSON readers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from claw import tls
+from claw.threadweaver.providers import errors
+from claw.threadweaver.providers.errors import ProviderDown, ProviderError
+from claw.threadweaver.providers.model import Chunk, Request, Result
+
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class HttpProvider:
+    """An adapter for one configured provider (``name``) of a ``kind``; subclasses translate bodies."""
+
+    kind: ClassVar[str] = ""
+    path: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+        trust_env: bool = True,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.extra_body = dict(extra_body or {})
+        self._transport = transport
+        self._trust_env = trust_env
+        self._http: httpx.AsyncClient | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.timeout,
+                transport=self._transport,
+                trust_env=self._trust_env,
+                verify=tls.client_context(),
+                headers=self.headers(),
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- error mapping (overridden by the crush adapters, which reuse claw.crush.errors) -------------------
+
+    def error_from_exception(self, exc: httpx.HTTPError) -> ProviderError:
+        return errors.from_exception(self.name, exc, self.base_url, self.timeout)
+
+    def error_from_response(self, status: int, body: bytes, headers: httpx.Headers, model: str | None) -> ProviderError:
+        return errors.from_response(self.name, status, body, headers)
+
+    @contextlib.asynccontextmanager
+    async def post(self, body: dict[str, Any], model: str | None = None) -> AsyncIterator[httpx.Response]:
+        try:
+            async with self.http.stream("POST", self.path, json=body) as response:
+                if response.is_error:
+                    raw = await response.aread()
+                    raise self.error_from_response(response.status_code, raw, response.headers, model)
+                yield response
+        except httpx.HTTPError as exc:
+            raise self.error_from_exception(exc) from exc
+
+    async def post_json(self, body: dict[str, Any], model: str | None = None) -> Any:
+        async with self.post(body, model) as response:
+            raw = await response.aread()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ProviderDown(self.name, "it answered something other than JSON") from None
+
+    # -- the adapter API ----------------------------------------------------------------------------------
+
+    def build_body(self, request: Request, *, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_result(self, data: Any) -> Result:
+        raise NotImplementedError
+
+    def parse_stream(self, response: httpx.Response) -> AsyncIterator[Chunk]:
+        raise NotImplementedError
+
+    async def complete(self, request: Request) -> Result:
+        return self.parse_result(await self.post_json(self.build_body(request, stream=False), request.model))
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        async with self.post(self.build_body(request, stream=True), request.model) as response:
+            async for chunk in self.parse_stream(response):
+                yield chunk
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
+    """``(event, data)`` for each Server-Sent Event (multi-line data joined with newlines)."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+        elif line.startswith(":"):
+            continue  # a comment (keep-alive)
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+async def ndjson(response: httpx.Response) -> AsyncIterator[Any]:
+    async for line in response.aiter_lines():
+        if line.strip():
+            yield json.loads(line)
+
+
+def arguments_dict(raw: Any) -> dict[str, Any]:
+    """Tool arguments as a dict, whether the wire carried a JSON string (OpenAI) or an object (Ollama)."""
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"_raw": str(raw)}
+    return parsed if isinstance(parsed, dict) else {"_value": parsed}

@@ -1,0 +1,472 @@
+"""The thread store: threads are trees of messages in one encrypted SQLite file (SQLite3 Multiple Ciphers, WAL).
+
+Every message has a parent edge; a thread's history up to a message is :meth:`ThreadStore.path`, branching is
+adding a second child to any message. The database, its WAL and the FTS5 index inside it are encrypted with
+the appliance key (:mod:`.keys`), so no message text is on the disk in the clear.
+
+Durability: :meth:`add_message` commits before it returns (the user's message is safe before any provider is
+called); a streamed reply is a row made with status ``partial`` and appended to by :class:`ReplyWriter` every
+few chunks or 250 ms, then marked ``complete``. A process killed mid-stream leaves the partial reply.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import apsw
+
+Role = Literal["system", "user", "assistant", "tool", "note"]
+Status = Literal["complete", "partial", "error", "blocked"]
+ROLES = ("system", "user", "assistant", "tool", "note")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS threads (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    fallback_provider TEXT,
+    fallback_model TEXT,
+    system_prompt TEXT NOT NULL DEFAULT '',
+    max_output_tokens INTEGER,
+    cap_usd REAL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    thread_id TEXT NOT NULL REFERENCES threads(id),
+    parent_id TEXT REFERENCES messages(id),
+    role TEXT NOT NULL,
+    content TEXT NOT NULL DEFAULT '',
+    tool_calls TEXT NOT NULL DEFAULT '[]',
+    tool_call_id TEXT,
+    tool_name TEXT,
+    status TEXT NOT NULL DEFAULT 'complete',
+    provider TEXT,
+    model TEXT,
+    tokens_in INTEGER NOT NULL DEFAULT 0,
+    tokens_out INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    finish_reason TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_parent ON messages(parent_id);
+CREATE INDEX IF NOT EXISTS messages_thread ON messages(thread_id, seq);
+CREATE INDEX IF NOT EXISTS messages_provider ON messages(provider);
+CREATE VIRTUAL TABLE IF NOT EXISTS message_fts USING fts5(
+    content, thread_id UNINDEXED, message_id UNINDEXED, tokenize = 'unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_fts(rowid, content, thread_id, message_id) VALUES (new.seq, new.content, new.thread_id, new.id);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+    UPDATE message_fts SET content = new.content WHERE rowid = new.seq;
+END;
+"""
+
+
+class StoreError(Exception):
+    """A thread store failure with a one-line message."""
+
+
+class StoreKeyError(StoreError):
+    """The file exists but this key does not open it (wrong key, or not a thread store)."""
+
+
+class NotFound(StoreError):
+    """An unknown thread or message id."""
+
+
+@dataclass
+class Thread:
+    id: str
+    title: str
+    provider: str
+    model: str
+    fallback_provider: str | None = None
+    fallback_model: str | None = None
+    system_prompt: str = ""
+    max_output_tokens: int | None = None
+    cap_usd: float | None = None
+    created_at: float = 0.0
+
+
+@dataclass
+class StoredMessage:
+    id: str
+    thread_id: str
+    parent_id: str | None
+    role: Role
+    content: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    status: Status = "complete"
+    provider: str | None = None
+    model: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    finish_reason: str | None = None
+    created_at: float = 0.0
+    seq: int = 0
+
+
+@dataclass
+class SearchHit:
+    thread_id: str
+    message_id: str
+    snippet: str
+
+
+@dataclass
+class Comparison:
+    """Two branches: the shared history, and what each has after they diverge."""
+
+    common: list[StoredMessage]
+    only_a: list[StoredMessage]
+    only_b: list[StoredMessage]
+
+
+_MESSAGE_COLUMNS = (
+    "id, thread_id, parent_id, role, content, tool_calls, tool_call_id, tool_name, status, provider, model, "
+    "tokens_in, tokens_out, cost_usd, finish_reason, created_at, seq"
+)
+_THREAD_COLUMNS = (
+    "id, title, provider, model, fallback_provider, fallback_model, system_prompt, max_output_tokens, cap_usd, "
+    "created_at"
+)
+
+
+def _message(row: Sequence[Any]) -> StoredMessage:
+    values = list(row)
+    values[5] = json.loads(values[5] or "[]")
+    return StoredMessage(*values)
+
+
+def _fts_query(text: str) -> str:
+    """Every word as a quoted FTS5 string, so a user's query is never FTS5 syntax (all words must match)."""
+    words = [word.replace('"', '""') for word in text.split()]
+    return " ".join(f'"{word}"' for word in words)
+
+
+class ThreadStore:
+    """One encrypted SQLite file; safe to share between threads (one connection behind a lock)."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.file = Path(path)
+        if not key:
+            raise StoreKeyError(f"the thread store at {self.file} needs a key; none was given")
+        self._lock = threading.RLock()
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.file.exists() and self.file.stat().st_size > 0
+        self._db = apsw.Connection(str(self.file))
+        try:
+            self._db.pragma("key", key)
+            # Reading the schema is the first access that decrypts a page: a wrong key fails here, before anything
+            # is written (nothing below runs, and no page of the file is touched).
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except (apsw.NotADBError, apsw.CorruptError) as err:
+            self._db.close()
+            what = "with this key" if existed else "(it is not an encrypted thread store)"
+            raise StoreKeyError(
+                f"the thread store at {self.file} cannot be opened {what}: the key is wrong or the file is not a "
+                "ThreadWeaver store; check store.key_file or THREADWEAVER_STORE_KEY (nothing was changed)"
+            ) from err
+        self._db.setbusytimeout(5000)
+        self._db.pragma("journal_mode", "wal")
+        self._db.pragma("synchronous", "normal")
+        self._db.pragma("foreign_keys", "on")
+        with self._db:
+            self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ThreadStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _rows(self, sql: str, bindings: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(bindings)))
+
+    # -- threads ------------------------------------------------------------------------------------------
+
+    def create_thread(
+        self,
+        provider: str,
+        model: str,
+        *,
+        title: str = "",
+        fallback_provider: str | None = None,
+        fallback_model: str | None = None,
+        system_prompt: str = "",
+        max_output_tokens: int | None = None,
+        cap_usd: float | None = None,
+    ) -> Thread:
+        thread = Thread(
+            uuid.uuid4().hex, title, provider, model, fallback_provider, fallback_model, system_prompt,
+            max_output_tokens, cap_usd, time.time(),
+        )  # fmt: skip
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                tuple(vars(thread).values()),
+            )
+        return thread
+
+    def thread(self, thread_id: str) -> Thread:
+        rows = self._rows(f"SELECT {_THREAD_COLUMNS} FROM threads WHERE id = ?", (thread_id,))
+        if not rows:
+            raise NotFound(f"no thread {thread_id}")
+        return Thread(*rows[0])
+
+    def threads(self) -> list[Thread]:
+        return [Thread(*row) for row in self._rows(f"SELECT {_THREAD_COLUMNS} FROM threads ORDER BY created_at")]
+
+    def update_thread(self, thread_id: str, **changes: Any) -> Thread:
+        """Change a thread's settings (e.g. switch ``provider``/``model`` mid-thread)."""
+        allowed = set(_THREAD_COLUMNS.replace(" ", "").split(",")) - {"id", "created_at"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise StoreError(f"unknown thread settings: {', '.join(sorted(unknown))}")
+        self.thread(thread_id)
+        if changes:
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            with self._lock:
+                self._db.execute(f"UPDATE threads SET {assignments} WHERE id = ?", (*changes.values(), thread_id))
+        return self.thread(thread_id)
+
+    # -- messages -----------------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        thread_id: str,
+        parent_id: str | None,
+        role: Role,
+        content: str = "",
+        *,
+        tool_calls: Sequence[dict[str, Any]] = (),
+        tool_call_id: str | None = None,
+        tool_name: str | None = None,
+        status: Status = "complete",
+        provider: str | None = None,
+        model: str | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
+        finish_reason: str | None = None,
+    ) -> StoredMessage:
+        """Add a message under ``parent_id`` (None: a root) and commit it before returning."""
+        if role not in ROLES:
+            raise StoreError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        message = StoredMessage(
+            uuid.uuid4().hex, thread_id, parent_id, role, content, list(tool_calls), tool_call_id, tool_name, status,
+            provider, model, tokens_in, tokens_out, cost_usd, finish_reason, time.time(),
+        )  # fmt: skip
+        with self._lock:
+            self.thread(thread_id)
+            if parent_id is not None and self.message(parent_id).thread_id != thread_id:
+                raise StoreError(f"message {parent_id} is not in thread {thread_id}")
+            values = list(vars(message).values())[:-1]
+            values[5] = json.dumps(values[5])
+            self._db.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS.rsplit(',', 1)[0]}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            message.seq = self._db.last_insert_rowid()
+        return message
+
+    def message(self, message_id: str) -> StoredMessage:
+        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        if not rows:
+            raise NotFound(f"no message {message_id}")
+        return _message(rows[0])
+
+    def messages(self, thread_id: str) -> list[StoredMessage]:
+        """Every message of a thread, oldest first (the whole tree; parent ids give its shape)."""
+        self.thread(thread_id)
+        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY seq", (thread_id,))
+        return [_message(row) for row in rows]
+
+    def append(self, message_id: str, text: str) -> None:
+        """Append streamed text to a message (committed at once)."""
+        with self._lock:
+            self._db.execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id))
+
+    def finish(
+        self,
+        message_id: str,
+        *,
+        status: Status = "complete",
+        content: str | None = None,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
+        finish_reason: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> StoredMessage:
+        """Mark a (streamed) message done, with its usage and cost; ``content`` replaces the text if given."""
+        with self._lock:
+            current = self.message(message_id)
+            self._db.execute(
+                "UPDATE messages SET status = ?, content = ?, tool_calls = ?, tokens_in = ?, tokens_out = ?, "
+                "cost_usd = ?, finish_reason = ?, provider = ?, model = ? WHERE id = ?",
+                (
+                    status,
+                    current.content if content is None else content,
+                    json.dumps(list(current.tool_calls if tool_calls is None else tool_calls)),
+                    tokens_in, tokens_out, cost_usd, finish_reason,
+                    provider or current.provider, model or current.model, message_id,
+                ),
+            )  # fmt: skip
+        return self.message(message_id)
+
+    # -- the tree -----------------------------------------------------------------------------------------
+
+    def path(self, leaf_id: str) -> list[StoredMessage]:
+        """The history from the root to ``leaf_id`` (inclusive), oldest first."""
+        rows = self._rows(
+            f"""WITH RECURSIVE up(id, depth) AS (
+                    SELECT id, 0 FROM messages WHERE id = ?
+                    UNION ALL SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
+                    WHERE m.parent_id IS NOT NULL)
+                SELECT {", ".join("m." + c.strip() for c in _MESSAGE_COLUMNS.split(","))}
+                FROM up JOIN messages m ON m.id = up.id ORDER BY up.depth DESC""",
+            (leaf_id,),
+        )
+        if not rows:
+            raise NotFound(f"no message {leaf_id}")
+        return [_message(row) for row in rows]
+
+    def children(self, message_id: str) -> list[StoredMessage]:
+        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE parent_id = ? ORDER BY seq", (message_id,))
+        return [_message(row) for row in rows]
+
+    def leaves(self, thread_id: str) -> list[StoredMessage]:
+        """The tip of every branch of a thread, oldest branch first."""
+        self.thread(thread_id)
+        rows = self._rows(
+            f"""SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE thread_id = ?
+                AND NOT EXISTS (SELECT 1 FROM messages c WHERE c.parent_id = m.id) ORDER BY seq""",
+            (thread_id,),
+        )
+        return [_message(row) for row in rows]
+
+    def latest_leaf(self, thread_id: str) -> StoredMessage | None:
+        leaves = self.leaves(thread_id)
+        return leaves[-1] if leaves else None
+
+    def branches(self, thread_id: str) -> list[list[StoredMessage]]:
+        """Every root→leaf path of a thread."""
+        return [self.path(leaf.id) for leaf in self.leaves(thread_id)]
+
+    def compare(self, leaf_a: str, leaf_b: str) -> Comparison:
+        a, b = self.path(leaf_a), self.path(leaf_b)
+        shared = 0
+        while shared < min(len(a), len(b)) and a[shared].id == b[shared].id:
+            shared += 1
+        return Comparison(a[:shared], a[shared:], b[shared:])
+
+    # -- search and spend ---------------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        match = _fts_query(query)
+        if not match:
+            return []
+        rows = self._rows(
+            "SELECT thread_id, message_id, snippet(message_fts, 0, '[', ']', '…', 12) FROM message_fts "
+            "WHERE message_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
+        )
+        return [SearchHit(*row) for row in rows]
+
+    def spend(self, *, thread_id: str | None = None, provider: str | None = None) -> float:
+        """Recorded cost in USD, over all messages or those of one thread and/or provider."""
+        sql, bindings = "SELECT coalesce(sum(cost_usd), 0) FROM messages WHERE 1", []
+        if thread_id is not None:
+            sql, bindings = sql + " AND thread_id = ?", [*bindings, thread_id]
+        if provider is not None:
+            sql, bindings = sql + " AND provider = ?", [*bindings, provider]
+        return float(self._rows(sql, bindings)[0][0])
+
+    def spend_summary(self) -> dict[str, Any]:
+        """Cost and tokens per provider and per thread."""
+        per_provider = self._rows(
+            "SELECT provider, sum(cost_usd), sum(tokens_in), sum(tokens_out), count(*) FROM messages "
+            "WHERE provider IS NOT NULL GROUP BY provider ORDER BY provider"
+        )
+        per_thread = self._rows(
+            "SELECT thread_id, sum(cost_usd), sum(tokens_in), sum(tokens_out) FROM messages GROUP BY thread_id"
+        )
+        return {
+            "total_usd": self.spend(),
+            "providers": {
+                name: {"cost_usd": cost, "tokens_in": tin, "tokens_out": tout, "messages": count}
+                for name, cost, tin, tout, count in per_provider
+            },
+            "threads": {
+                tid: {"cost_usd": cost, "tokens_in": tin, "tokens_out": tout} for tid, cost, tin, tout in per_thread
+            },
+        }
+
+
+class ReplyWriter:
+    """A streamed reply: a ``partial`` row, appended to every ``every_chunks`` chunks or ``every_s`` seconds."""
+
+    def __init__(
+        self, store: ThreadStore, message: StoredMessage, *, every_chunks: int = 8, every_s: float = 0.25
+    ) -> None:
+        self.store = store
+        self.message = message
+        self.every_chunks = every_chunks
+        self.every_s = every_s
+        self.text: list[str] = []
+        self._pending: list[str] = []
+        self._last_flush = time.monotonic()
+
+    @classmethod
+    def start(
+        cls, store: ThreadStore, thread_id: str, parent_id: str | None, *, provider: str, model: str, **options: Any
+    ) -> ReplyWriter:
+        message = store.add_message(
+            thread_id, parent_id, "assistant", "", status="partial", provider=provider, model=model
+        )
+        return cls(store, message, **options)
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        self.text.append(text)
+        self._pending.append(text)
+        if len(self._pending) >= self.every_chunks or time.monotonic() - self._last_flush >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.store.append(self.message.id, "".join(self._pending))
+            self._pending.clear()
+        self._last_flush = time.monotonic()
+
+    @property
+    def content(self) -> str:
+        return "".join(self.text)
+
+    def finish(self, **fields: Any) -> StoredMessage:
+        self.flush()
+        return self.store.finish(self.message.id, **fields)

@@ -1,0 +1,157 @@
+"""The encrypted thread store: nothing in the clear on disk, wrong keys refused, trees, search, durability."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from claw.threadweaver import keys
+from claw.threadweaver.store import ReplyWriter, StoreKeyError, ThreadStore
+
+APPS = Path(__file__).resolve().parents[2] / "apps"
+KEY = "0f" * 32
+SECRET = "the-cormorant-sings-at-midnight"
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ThreadStore(tmp_path / "threads.db", KEY) as opened:
+        yield opened
+
+
+def test_no_message_text_in_the_database_or_wal_bytes(tmp_path):
+    path = tmp_path / "threads.db"
+    store = ThreadStore(path, KEY)
+    thread = store.create_thread("openai", "gpt-4o-mini", title="secret plans")
+    user = store.add_message(thread.id, None, "user", f"please remember {SECRET}")
+    store.add_message(thread.id, user.id, "assistant", f"I will remember {SECRET}")
+    assert store.search("cormorant")  # the FTS index has it, inside the encrypted file
+    wal = path.with_name(path.name + "-wal")
+    assert wal.exists() and wal.stat().st_size > 0  # still open: the text is in the WAL right now
+    for file in (path, wal):
+        raw = file.read_bytes()
+        assert SECRET.encode() not in raw and b"cormorant" not in raw and b"secret plans" not in raw
+        assert not raw.startswith(b"SQLite format 3")
+    store.close()
+    assert SECRET.encode() not in path.read_bytes()
+
+
+def test_a_wrong_key_fails_clearly_and_changes_nothing(tmp_path):
+    path = tmp_path / "threads.db"
+    with ThreadStore(path, KEY) as store:
+        store.add_message(store.create_thread("crush", "gemma3").id, None, "user", "hello")
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    with pytest.raises(StoreKeyError, match=r"the thread store at .*threads\.db cannot be opened with this key"):
+        ThreadStore(path, "1e" * 32)
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    assert after == before
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == mtimes
+    with ThreadStore(path, KEY) as store:  # the right key still opens it
+        assert [m.content for m in store.messages(store.threads()[0].id)] == ["hello"]
+
+
+def test_branches_paths_and_compare(store):
+    thread = store.create_thread("openai", "gpt-4o-mini")
+    q = store.add_message(thread.id, None, "user", "name a colour")
+    a1 = store.add_message(thread.id, q.id, "assistant", "blue")
+    f1 = store.add_message(thread.id, a1.id, "user", "why blue?")
+    a2 = store.add_message(thread.id, q.id, "assistant", "red")  # a second answer: a branch at q
+    f2 = store.add_message(thread.id, a2.id, "user", "why red?")
+    assert [m.content for m in store.path(f1.id)] == ["name a colour", "blue", "why blue?"]
+    assert [m.content for m in store.path(f2.id)] == ["name a colour", "red", "why red?"]
+    assert [leaf.id for leaf in store.leaves(thread.id)] == [f1.id, f2.id]
+    assert [len(branch) for branch in store.branches(thread.id)] == [3, 3]
+    diff = store.compare(f1.id, f2.id)
+    assert [m.id for m in diff.common] == [q.id]
+    assert [m.content for m in diff.only_a] == ["blue", "why blue?"]
+    assert [m.content for m in diff.only_b] == ["red", "why red?"]
+    assert [c.id for c in store.children(q.id)] == [a1.id, a2.id]
+
+
+def test_search_returns_thread_message_and_snippet(store):
+    one = store.create_thread("openai", "m")
+    two = store.create_thread("crush", "m")
+    store.add_message(one.id, None, "user", "the quick brown fox jumps")
+    hit_message = store.add_message(two.id, None, "user", "a lazy dog sleeps near the fox den")
+    hits = store.search("lazy fox")
+    assert [(h.thread_id, h.message_id) for h in hits] == [(two.id, hit_message.id)]
+    assert "[lazy]" in hits[0].snippet and "[fox]" in hits[0].snippet
+    assert store.search('fox" OR "x') == []  # user text is never FTS5 syntax
+    assert len(store.search("fox")) == 2
+
+
+def test_usage_and_cost_are_recorded_per_message(store):
+    thread = store.create_thread("openai", "gpt-4o-mini")
+    store.add_message(thread.id, None, "assistant", "hi", provider="openai", tokens_in=10, tokens_out=5, cost_usd=0.25)
+    other = store.create_thread("anthropic", "claude")
+    store.add_message(other.id, None, "assistant", "yo", provider="anthropic", tokens_in=3, tokens_out=2, cost_usd=1.0)
+    assert store.spend(thread_id=thread.id) == 0.25
+    assert store.spend(provider="anthropic") == 1.0
+    summary = store.spend_summary()
+    assert summary["total_usd"] == 1.25
+    assert summary["providers"]["openai"] == {"cost_usd": 0.25, "tokens_in": 10, "tokens_out": 5, "messages": 1}
+
+
+def test_reply_writer_flushes_periodically_and_completes(store):
+    thread = store.create_thread("openai", "m")
+    user = store.add_message(thread.id, None, "user", "count")
+    writer = ReplyWriter.start(store, thread.id, user.id, provider="openai", model="m", every_chunks=2, every_s=60)
+    writer.add("one ")
+    assert store.message(writer.message.id).content == ""
+    writer.add("two ")
+    assert store.message(writer.message.id).content == "one two "
+    assert store.message(writer.message.id).status == "partial"
+    writer.add("three")
+    done = writer.finish(tokens_in=4, tokens_out=3, cost_usd=0.01, finish_reason="stop")
+    assert (done.content, done.status, done.tokens_out) == ("one two three", "complete", 3)
+
+
+def test_a_reply_streaming_when_killed_leaves_the_user_message_and_the_partial_reply(tmp_path):
+    path = tmp_path / "threads.db"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from claw.threadweaver.store import ReplyWriter, ThreadStore
+        store = ThreadStore({str(path)!r}, {KEY!r})
+        thread = store.create_thread("crush", "gemma3")
+        user = store.add_message(thread.id, None, "user", "tell me a long story")
+        writer = ReplyWriter.start(store, thread.id, user.id, provider="crush", model="gemma3", every_chunks=1)
+        for n in range(1000):
+            writer.add(f"word{{n}} ")
+            if n == 5:
+                print("STREAMING", flush=True)
+            time.sleep(0.01)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(APPS)}
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        assert process.stdout.readline().strip() == "STREAMING"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL
+    with ThreadStore(path, KEY) as store:
+        thread = store.threads()[0]
+        user, reply = store.messages(thread.id)
+        assert (user.role, user.content, user.status) == ("user", "tell me a long story", "complete")
+        assert (reply.role, reply.status, reply.parent_id) == ("assistant", "partial", user.id)
+        assert reply.content.startswith("word0 word1 word2 word3 word4 word5 ")
+
+
+def test_key_file_is_created_private_and_loose_files_are_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv(keys.DEFAULT_ENV, raising=False)
+    path = tmp_path / "etc" / "store.key"
+    key = keys.resolve(path)
+    assert len(key) == 64 and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert keys.resolve(path) == key
+    path.chmod(0o644)
+    with pytest.raises(keys.KeyFileError, match="mode 0644, readable by others; run: chmod 600"):
+        keys.resolve(path)
+    monkeypatch.setenv(keys.DEFAULT_ENV, "from-the-environment")
+    assert keys.resolve(path) == "from-the-environment"
