@@ -39,11 +39,19 @@ class StoreConfig(BaseModel):
     key_env: str = "THREADWEAVER_STORE_KEY"
 
 
+class TLSConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cert_file: Path
+    key_file: Path
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
-    port: int = 8600
+    port: int = Field(8600, ge=1, le=65535)
+    tls: TLSConfig | None = Field(None, description="Serve HTTPS with this certificate and key")
     store: StoreConfig = Field(default_factory=StoreConfig)
     password_file: Path = Path("/etc/threadweaver/password")
     hooks_dir: Path | None = None
