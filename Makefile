@@ -73,7 +73,7 @@ bench-provision: host ## Benchmark: first converge and no-op re-converge of both
 constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
 	rm -rf .cache/pin && python3 -m venv .cache/pin
 	.cache/pin/bin/pip install --quiet -e '.[dev]'
-	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --exclude-editable; } > requirements/constraints.new
+	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements/constraints.new
 	mv requirements/constraints.new requirements/constraints.txt
 
 bench-inference: ## Benchmark: the demo crush engine seen from the demo claw node (run `make up` first)
