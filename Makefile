@@ -53,7 +53,7 @@ lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/file
 docs: venv ## Regenerate the role README variable tables from meta/argument_specs.yml
 	python tools/argspec_docs.py
 
-pytest: venv $(TOOLS)/usr/bin/promtool ## Python tests (apps, benchmarks, tooling)
+pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling)
 	pytest
 
 # promtool (Debian's prometheus package) unpacked into .cache: checks exporter output and rules
@@ -62,6 +62,13 @@ $(TOOLS)/usr/bin/promtool:
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; }
 	cd $(TOOLS) && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb
+	$@ --version | head -1
+
+# Debian's chromium and its driver: ThreadWeaver's UI test drives the real page headless. They cannot be unpacked
+# into .cache like promtool (chromium needs its shared libraries installed), so they are installed on the host.
+/usr/bin/chromedriver:
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver 2>/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }; }
 	$@ --version | head -1
 
 molecule: host ## Molecule scenarios (MOLECULE_SCENARIOS="default jetson" to pick)

@@ -31,7 +31,8 @@ def build_console(
     governance = Governance(store, PriceTable(settings.prices), settings.caps)
     metrics = Metrics()
     hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome)
-    return Console(store, Router(adapters, governance), governance, hooks, metrics, settings.limits)
+    models = {name: provider.models for name, provider in settings.providers.items()}
+    return Console(store, Router(adapters, governance, models), governance, hooks, metrics, settings.limits)
 
 
 def build_adapters(

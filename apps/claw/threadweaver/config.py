@@ -22,6 +22,7 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = Field(None, description="Environment variable holding the API key")
     timeout_s: float = 120.0
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    models: list[str] = Field(default_factory=list, description="Models offered in the UI's picker (any may be typed)")
 
     def api_key(self) -> str | None:
         if self.api_key_env and os.environ.get(self.api_key_env):

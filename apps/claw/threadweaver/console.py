@@ -90,12 +90,12 @@ class Console:
         code = getattr(error, "code", type(error).__name__)
         return self.store.add_message(thread_id, parent_id, "note", f"{code}: {error}", status="error")
 
-    def _begin(self, thread_id: str, text: str, parent_id: str | None) -> _Pending:
+    def _begin(self, thread_id: str, text: str, parent_id: str | None, root: bool = False) -> _Pending:
         thread = self.store.thread(thread_id)
-        if parent_id is None:
+        if parent_id is None and not root:
             leaf = self.store.latest_leaf(thread_id)
             parent_id = leaf.id if leaf else None
-        else:
+        elif parent_id is not None:
             self.store.message(parent_id)  # NotFound for an unknown id, before anything is written
         # Committed before anything else can fail: the user's message is never lost.
         user = self.store.add_message(thread_id, parent_id, "user", text)
@@ -135,8 +135,9 @@ class Console:
 
     # -- a whole reply --------------------------------------------------------------------------------------
 
-    async def post(self, thread_id: str, text: str, parent_id: str | None = None) -> Turn:
-        pending = self._begin(thread_id, text, parent_id)
+    async def post(self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False) -> Turn:
+        """``root``: with no ``parent_id``, a new first message (a branch at the top) instead of the newest leaf."""
+        pending = self._begin(thread_id, text, parent_id, root)
         await self._before_send(pending)
         started = time.monotonic()
         route: Route | None = None
@@ -165,13 +166,15 @@ class Console:
 
     # -- a streamed reply ---------------------------------------------------------------------------------
 
-    async def stream(self, thread_id: str, text: str, parent_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
         """Events: ``user`` (the stored message id), ``chunk`` (text), then ``done`` or ``error``.
 
         The user's message is stored and cap/pre_send refusals raise before the first event, so a caller can
         still answer with an HTTP error; after ``user``, failures are ``error`` events.
         """
-        pending = self._begin(thread_id, text, parent_id)
+        pending = self._begin(thread_id, text, parent_id, root)
         await self._before_send(pending)
         return self._stream(pending)
 
