@@ -13,12 +13,14 @@ from pathlib import Path
 
 import httpx
 
+from claw.status import Sources
 from claw.threadweaver import auth, config, keys, providers
 from claw.threadweaver.console import Console
 from claw.threadweaver.governance import Governance, PriceTable
 from claw.threadweaver.hooks import Hooks
 from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.router import Router
+from claw.threadweaver.status_panel import StatusPanel
 from claw.threadweaver.store import ThreadStore
 
 
@@ -113,6 +115,18 @@ def hash_password(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return 0
 
 
+def status_panel(status: config.StatusConfig | None) -> StatusPanel | None:
+    if status is None:
+        return None
+    sources = Sources(
+        prometheus_url=status.prometheus_url,
+        engine_url=status.engine_url,
+        leds_socket=status.leds_socket,
+        last_update_file=status.last_update_file,
+    )
+    return StatusPanel(sources, status.cache_s)
+
+
 def serve(settings: config.Settings) -> int:
     import uvicorn
 
@@ -122,7 +136,7 @@ def serve(settings: config.Settings) -> int:
     sessions = auth.Sessions(auth.read_hash(settings.password_file))
     tls = settings.tls
     uvicorn.run(
-        create_app(console, sessions),
+        create_app(console, sessions, status_panel(settings.status)),
         host=settings.host,
         port=settings.port,
         log_level="info",

@@ -32,6 +32,7 @@ from claw.threadweaver.governance import SpendCapReached
 from claw.threadweaver.hooks import HookBlocked, HookFailed
 from claw.threadweaver.providers.errors import ProviderBadRequest, ProviderError, ProviderRateLimited
 from claw.threadweaver.router import UnknownProvider
+from claw.threadweaver.status_panel import StatusPanel
 from claw.threadweaver.store import NotFound, StoredMessage, Thread
 
 
@@ -125,7 +126,7 @@ def _message(message: StoredMessage) -> dict[str, Any]:
     return asdict(message)
 
 
-def create_app(console: Console, sessions: Sessions) -> FastAPI:
+def create_app(console: Console, sessions: Sessions, status: StatusPanel | None = None) -> FastAPI:
     app = FastAPI(title="ThreadWeaver", docs_url=None, redoc_url=None)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -272,6 +273,13 @@ def create_app(console: Console, sessions: Sessions) -> FastAPI:
             for name, cap in console.governance.provider_caps.items()
         }
         return summary
+
+    @app.get("/status", dependencies=guard)
+    async def appliance_status() -> dict[str, Any]:
+        """The cluster at a glance (nodes, models, LEDs, firing alerts, the last hour's key series)."""
+        if status is None:
+            raise HTTPException(404, "the status panel is not configured (config key: status)")
+        return await status.report()
 
     @app.get("/metrics", dependencies=guard)
     async def metrics() -> Response:

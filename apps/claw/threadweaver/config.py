@@ -40,6 +40,18 @@ class StoreConfig(BaseModel):
     key_env: str = "THREADWEAVER_STORE_KEY"
 
 
+class StatusConfig(BaseModel):
+    """Where the status panel reads the cluster from (``claw status``'s sources); any of them may be left out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prometheus_url: str | None = "http://127.0.0.1:9090"
+    engine_url: str | None = None
+    leds_socket: Path | None = None
+    last_update_file: Path | None = Path("/var/lib/claw/last-update.json")
+    cache_s: float = Field(10.0, ge=0)
+
+
 class TLSConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +65,7 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8600, ge=1, le=65535)
     tls: TLSConfig | None = Field(None, description="Serve HTTPS with this certificate and key")
+    status: StatusConfig | None = Field(None, description="The appliance status panel; none: GET /status is 404")
     store: StoreConfig = Field(default_factory=StoreConfig)
     password_file: Path = Path("/etc/threadweaver/password")
     hooks_dir: Path | None = None
