@@ -40,7 +40,10 @@ def build_console(
     governance = Governance(store, PriceTable(settings.prices), settings.caps)
     metrics = Metrics()
     hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome)
-    return Console(store, Router(adapters, governance), governance, hooks, metrics, settings.limits)
+    return Console(
+        store, Router(adapters, governance), governance, hooks, metrics, settings.limits,
+        tools=settings.mcp.catalogue(), max_tool_rounds=settings.mcp.max_tool_rounds,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
