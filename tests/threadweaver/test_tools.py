@@ -496,6 +496,19 @@ async def test_a_server_going_down_between_listing_and_calling(mcp_servers, tmp_
     assert outcome.is_error and outcome.content.startswith("Error: MCP server files is unavailable")
 
 
+async def test_a_server_that_never_answers_costs_a_turn_at_most_the_listing_timeout():
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/mcp"
+        catalogue = ToolCatalogue({"hung": ServerConfig(url)}, list_timeout_s=0.5)
+        started = time.monotonic()
+        listing = await catalogue.listing()
+        assert time.monotonic() - started < 3
+    assert listing.tools == {} and listing.servers[0].available is False
+    assert listing.servers[0].error == f"MCP server hung at {url} is unavailable: no answer in time"
+
+
 # -- the store -----------------------------------------------------------------------------------------------
 
 

@@ -56,7 +56,8 @@ class McpConfig(BaseModel):
     max_tool_rounds: int = Field(4, ge=0, description="Rounds of automatic tool calls per turn before asking")
     auto_approve_non_destructive: bool = Field(False, description="Run tools declaring destructiveHint: false")
     cache_ttl_s: float = Field(30.0, ge=0, description="How long a server's tool list is reused")
-    timeout_s: float = Field(30.0, gt=0, description="Longest wait for a server to list or run a tool")
+    timeout_s: float = Field(30.0, gt=0, description="Longest wait for a tool call's result")
+    list_timeout_s: float = Field(5.0, gt=0, description="Longest wait for a server's tool list (each turn)")
 
     @field_validator("servers")
     @classmethod
@@ -73,6 +74,7 @@ class McpConfig(BaseModel):
             auto_approve_non_destructive=self.auto_approve_non_destructive,
             ttl_s=self.cache_ttl_s,
             timeout_s=self.timeout_s,
+            list_timeout_s=self.list_timeout_s,
         )
 
 

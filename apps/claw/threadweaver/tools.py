@@ -159,11 +159,14 @@ class ToolCatalogue:
         auto_approve_non_destructive: bool = False,
         ttl_s: float = 30.0,
         timeout_s: float = 30.0,
+        list_timeout_s: float = 5.0,
     ) -> None:
         self.servers = dict(servers)
         self.auto_approve_non_destructive = auto_approve_non_destructive
         self.ttl_s = ttl_s
         self.timeout_s = timeout_s
+        # Listing happens at the start of every turn whose cache ran out: a hung server may delay it this long.
+        self.list_timeout_s = list_timeout_s
         self._cache: dict[str, tuple[float, list[Tool]]] = {}
 
     def _client(self, server: str) -> Client:
@@ -198,7 +201,7 @@ class ToolCatalogue:
             return cached[1]
         url = self.servers[name].url
         try:
-            with anyio.fail_after(self.timeout_s):
+            with anyio.fail_after(self.list_timeout_s):
                 async with self._client(name) as client:
                     listed = await self._list_all(client)
         except Exception as err:  # any failure means "unavailable", never a failed turn
