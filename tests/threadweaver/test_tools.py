@@ -26,7 +26,7 @@ from claw.threadweaver.approvals import NOT_RUN
 from claw.threadweaver.config import McpConfig, Settings
 from claw.threadweaver.store import ThreadStore
 from claw.threadweaver.tools import ServerConfig, ToolCatalogue
-from fakes import FakeOpenAI, Reply
+from fakes import Fake, FakeAnthropic, FakeOpenAI, Reply
 from mcp.server.mcpserver import MCPServer
 from pydantic import ValidationError
 
@@ -88,11 +88,11 @@ def mcp_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 @dataclass
 class Chat:
     http: httpx.AsyncClient
-    model: FakeOpenAI
+    model: Fake
     console: Any
 
     async def thread(self, **options: Any) -> str:
-        response = await self.http.post("/threads", json={"provider": "openai", "model": "gpt-x", **options})
+        response = await self.http.post("/threads", json={"provider": "model", "model": "gpt-x", **options})
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
@@ -119,20 +119,29 @@ class Chat:
 async def chat(tmp_path, mcp_servers, monkeypatch) -> AsyncIterator[Callable[..., Any]]:
     """A factory: ``await chat(*replies, servers=..., **mcp_options)`` -> a logged-in client on a fresh console."""
     monkeypatch.setenv("THREADWEAVER_STORE_KEY", KEY)
+    monkeypatch.setenv("TW_TOOLS_KEY", "sk-test")
     stack = AsyncExitStack()
 
-    async def make(*replies: Reply, servers: dict[str, Any] | None = None, **mcp: Any) -> Chat:
-        model = FakeOpenAI(*replies)
+    async def make(
+        *replies: Reply, servers: dict[str, Any] | None = None, fake: type[Fake] = FakeOpenAI, **mcp: Any
+    ) -> Chat:
+        model = fake(*replies)
         if servers is None:
             servers = {name: {"url": url} for name, url in mcp_servers.urls.items()}
         settings = Settings.model_validate(
             {
                 "store": {"path": str(tmp_path / f"threads-{len(stack._exit_callbacks)}.db"), "key_file": None},
-                "providers": {"openai": {"kind": "openai", "base_url": "https://openai.test/v1"}},
+                "providers": {
+                    "model": {
+                        "kind": fake.kind,
+                        "base_url": f"https://{fake.kind}.test/v1",
+                        "api_key_env": "TW_TOOLS_KEY",
+                    }
+                },
                 "mcp": {"servers": servers, **mcp},
             }
         )
-        console = build_console(settings, transports={"openai": model.transport()})
+        console = build_console(settings, transports={"model": model.transport()})
         stack.callback(console.store.close)
         app = create_app(console, auth.Sessions(auth.hash_password(PASSWORD, n=2**10)))
         http = await stack.enter_async_context(
@@ -250,6 +259,23 @@ async def test_a_read_only_tool_runs_and_the_model_gets_its_result(chat):
     assert parents == [None, *[m["id"] for m in tree["messages"][:-1]]]
 
 
+async def test_the_tool_loop_speaks_anthropic_too(chat):
+    calls = [call("time__current_time", id="toolu_01A"), call("time__format_duration", {"seconds": 90}, id="toolu_01B")]
+    client = await chat(Reply(tool_calls=calls), Reply("Noon, and 1 min 30 s."), fake=FakeAnthropic)
+    thread = await client.thread()
+    body = await client.say(thread)
+    assert body["reply"]["content"] == "Noon, and 1 min 30 s."
+    # Both results in one user message of tool_result blocks, after the assistant's tool_use blocks.
+    sent = client.model.bodies[1]
+    assert {t["name"] for t in sent["tools"]} >= {"time__current_time", "time__format_duration"}
+    results = sent["messages"][-1]["content"]
+    assert [(b["type"], b["tool_use_id"]) for b in results] == [
+        ("tool_result", "toolu_01A"),
+        ("tool_result", "toolu_01B"),
+    ]
+    assert "1 min 30 s" in results[1]["content"]
+
+
 async def test_a_thread_with_tools_off_offers_none_and_runs_none(chat):
     client = await chat(Reply(tool_calls=[call("time__current_time")]), Reply("never asked again"))
     thread = await client.thread(tools=False)
@@ -266,7 +292,7 @@ async def test_a_thread_with_tools_off_offers_none_and_runs_none(chat):
 
 async def test_tools_default_to_off_without_mcp_servers(chat):
     client = await chat(Reply("plain"), servers={})
-    thread = (await client.http.post("/threads", json={"provider": "openai", "model": "m"})).json()
+    thread = (await client.http.post("/threads", json={"provider": "model", "model": "m"})).json()
     assert thread["tools"] is False
     assert (await client.say(thread["id"]))["reply"]["content"] == "plain"
     assert (await client.http.get("/tools")).json() == {"servers": [], "tools": []}

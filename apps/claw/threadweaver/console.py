@@ -192,7 +192,7 @@ class Console:
         decisions = [approvals.decide(call.name, progress.listing, automatic=automatic) for call in calls]
         return approvals.calls_json(calls, decisions)
 
-    def _post_receive(self, progress: _Progress, route: Route, text: str) -> HookContext:
+    def _post_receive_context(self, progress: _Progress, route: Route, text: str) -> HookContext:
         assert progress.request is not None
         context = HookContext(
             "post_receive", progress.thread.id, route.provider, route.model, progress.request.messages
@@ -233,7 +233,7 @@ class Console:
         try:
             route, result = await self.router.complete(thread, request)
             cost = self._record(route, result.usage, started)
-            reply_text = await self.hooks.post_receive(self._post_receive(progress, route, result.text))
+            reply_text = await self.hooks.post_receive(self._post_receive_context(progress, route, result.text))
         except TurnError as err:
             if route is not None and isinstance(err, (HookBlocked, HookFailed)):
                 # The provider answered and was paid; the text the user must not see is not stored.
@@ -283,7 +283,7 @@ class Console:
             cost = self._record(route, usage, started)
             final_text = writer.content
             if hold_back:
-                final_text = await self.hooks.post_receive(self._post_receive(progress, route, final_text))
+                final_text = await self.hooks.post_receive(self._post_receive_context(progress, route, final_text))
             reply = writer.finish(
                 content=final_text, tool_calls=self._calls(progress, last.tool_calls), tokens_in=usage.input_tokens,
                 tokens_out=usage.output_tokens, cost_usd=cost, finish_reason=last.finish_reason,
@@ -355,9 +355,9 @@ class Console:
         still answer with an HTTP error; after ``user``, failures are ``error`` events.
         """
         progress = await self._start(thread_id, text, parent_id)
-        return self._events(
-            progress, self._rounds(progress, stream=True), {"type": "user", "message_id": progress.parent.id}
-        )
+        assert progress.user is not None
+        first = {"type": "user", "message_id": progress.user.id}
+        return self._events(progress, self._rounds(progress, stream=True), first)
 
     async def _events(
         self, progress: _Progress, events: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None = None
