@@ -53,7 +53,7 @@ lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/file
 docs: venv ## Regenerate the role README variable tables from meta/argument_specs.yml
 	python tools/argspec_docs.py
 
-pytest: venv $(TOOLS)/usr/bin/promtool ## Python tests (apps, benchmarks, tooling)
+pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling)
 	pytest
 
 # promtool (Debian's prometheus package) unpacked into .cache: checks exporter output and rules
@@ -62,6 +62,13 @@ $(TOOLS)/usr/bin/promtool:
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; }
 	cd $(TOOLS) && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb
+	$@ --version | head -1
+
+# Debian's chromium and its driver: ThreadWeaver's UI test drives the real page headless. They cannot be unpacked
+# into .cache like promtool (chromium needs its shared libraries installed), so they are installed on the host.
+/usr/bin/chromedriver:
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver 2>/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }; }
 	$@ --version | head -1
 
 molecule: host ## Molecule scenarios (MOLECULE_SCENARIOS="default jetson" to pick)
@@ -73,7 +80,7 @@ bench-provision: host ## Benchmark: first converge and no-op re-converge of both
 constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
 	rm -rf .cache/pin && python3 -m venv .cache/pin
 	.cache/pin/bin/pip install --quiet -e '.[dev]'
-	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --exclude-editable; } > requirements/constraints.new
+	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements/constraints.new
 	mv requirements/constraints.new requirements/constraints.txt
 
 bench-inference: ## Benchmark: the demo crush engine seen from the demo claw node (run `make up` first)

@@ -19,6 +19,10 @@ PLAY = """
     - role: {role}
 """
 
+# ThreadWeaver's checks after its release check passes, with a valid crush provider to vary from.
+TW_CRUSH = {"crush": {"kind": "crush", "base_url": "http://crush:8080/v1", "engine": "llamacpp"}}
+TW = {"claw_apps_venv": "/opt/claw/current/venv", "threadweaver_providers": TW_CRUSH}
+
 CASES = [
     # (role, variables, text the error must contain)
     ("base", {"base_ssh_port": "twenty-two"}, "base_ssh_port"),
@@ -65,6 +69,18 @@ CASES = [
                   "openclaw_agents": [{"id": "main", "model": "nope/none"}]},
      "every agent model must name a configured provider"),
     ("prometheus", {"prometheus_retention_time": "forever"}, "prometheus_retention_time like 30d"),
+    ("pki", {"pki_cluster_name": "my cluster"}, "pki_cluster_name a plain name"),
+    ("threadweaver", {}, "apply the claw_apps role before threadweaver"),
+    ("threadweaver", {**TW, "threadweaver_providers": {**TW_CRUSH, "gpt": {"kind": "openai"}}},
+     "cloud providers need a key in threadweaver_provider_keys (vault): gpt"),
+    ("threadweaver", {**TW, "threadweaver_caps": {"claude": 5}},
+     "name providers that are not configured: claude"),
+    ("threadweaver", {**TW, "threadweaver_caps": {"crush": -1}}, "spend caps must be USD amounts of 0 or more: crush"),
+    ("threadweaver", {**TW, "threadweaver_providers": {"c": {"kind": "crush", "base_url": "crush:8080"}}},
+     "crush providers need an http(s) base_url: c"),
+    ("threadweaver", {**TW, "threadweaver_providers": {"x": {"kind": "bard", "base_url": "http://x"}}},
+     "unknown provider kind for x"),
+    ("threadweaver", {**TW, "threadweaver_password": "hunter2"}, "threadweaver_password must have at least 12"),
 ]  # fmt: skip
 
 

@@ -67,20 +67,29 @@ def splice(readme: str, table: str) -> str:
 
 
 def defaults_drift(role: Path, spec: dict[str, Any]) -> list[str]:
-    """Keys or default values of defaults/main.yml that disagree with the main entry point."""
-    defaults_file = role / "defaults" / "main.yml"
-    defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}
-    options = spec["argument_specs"].get("main", {}).get("options") or {}
-    problems = [f"{k}: in defaults, not in argument_specs" for k in defaults if k not in options]
-    for key, option in options.items():
-        if option.get("required"):
+    """Keys or default values of each entry point's defaults file that disagree with its argument specs.
+
+    The ``main`` entry point reads defaults/main.yml; another entry point ``x`` (``include_role`` with
+    ``tasks_from: x, defaults_from: x``) reads defaults/x.yml, checked when it exists.
+    """
+    problems = []
+    for entry, body in spec["argument_specs"].items():
+        defaults_file = role / "defaults" / f"{entry}.yml"
+        if entry != "main" and not defaults_file.exists():
             continue
-        if key not in defaults:
-            problems.append(f"{key}: in argument_specs, not in defaults")
-        elif option.get("default") != defaults[key]:
-            problems.append(
-                f"{key}: default {option.get('default')!r} in argument_specs, {defaults[key]!r} in defaults"
-            )
+        defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.exists() else {}
+        options = body.get("options") or {}
+        where = "" if entry == "main" else f" ({entry})"
+        problems += [f"{k}: in defaults{where}, not in argument_specs" for k in defaults if k not in options]
+        for key, option in options.items():
+            if option.get("required"):
+                continue
+            if key not in defaults:
+                problems.append(f"{key}: in argument_specs{where}, not in defaults")
+            elif option.get("default") != defaults[key]:
+                problems.append(
+                    f"{key}: default {option.get('default')!r} in argument_specs{where}, {defaults[key]!r} in defaults"
+                )
     return problems
 
 

@@ -8,6 +8,7 @@ import sys
 from claw import __version__
 from claw.leds import cli as leds_cli
 from claw.mcp import cli as mcp_cli
+from claw.status import cli as status_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     mcp_cli.add_parser(subparsers)
     leds_cli.add_parser(subparsers)
+    status_cli.add_parser(subparsers)
     return parser
 
 

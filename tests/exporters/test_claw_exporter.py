@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import claw
 import httpx
 import pytest
 from claw.exporters import pi_sysfs
@@ -154,6 +155,7 @@ def test_empty_root_reports_sources_missing_and_no_fake_values(tmp_path):
     assert emitted_names(reg) == {
         "claw_source_available",
         "claw_scrape_duration_seconds",
+        "claw_build_info",
         # the estimate still stands on the configured idle figures, and says so
         "claw_power_watts",
         "claw_power_source_info",
@@ -162,6 +164,12 @@ def test_empty_root_reports_sources_missing_and_no_fake_values(tmp_path):
     }
     for source in SOURCES:
         assert reg.get_sample_value("claw_source_available", {"source": source}) == 0, source
+
+
+def test_build_info_carries_the_package_version(tmp_path):
+    reg = registry_for(collector(tmp_path))
+    assert reg.get_sample_value("claw_build_info", {"version": claw.__version__}) == 1
+    assert claw.__version__
 
 
 def test_each_scrape_reads_fresh_values(tmp_path, pi5_root):

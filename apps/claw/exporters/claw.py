@@ -42,6 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from claw import __version__
 from claw.exporters import jetson_sysfs, pi_sysfs
 from claw.exporters.serving import parse_listen, serve_until_stopped
 from claw.leds.client import LedClient, LedDaemonUnavailable, LedRequestError
@@ -95,6 +96,7 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Estimated cost of a 30.44-day month at the current total draw of all nodes.",
         ("currency",),
     ),
+    "claw_build_info": ("The picocluster-claw version this exporter runs; always 1.", ("version",)),
     "claw_scrape_duration_seconds": ("Time this exporter took to read all its sources.", ()),
     "claw_source_available": (
         "1 when a source (" + ", ".join(SOURCES) + ") was read, else 0.",
@@ -253,6 +255,7 @@ class ClawCollector(Collector):
 
         for source in SOURCES:
             families["claw_source_available"].add_metric([source], 1.0 if available[source] else 0.0)
+        families["claw_build_info"].add_metric([__version__], 1.0)
         families["claw_scrape_duration_seconds"].add_metric([], time.perf_counter() - started)
         return [family for family in families.values() if family.samples]
 

@@ -1,4 +1,7 @@
-"""``python -m claw.threadweaver --config FILE`` runs the console; ``... hash-password`` prints a password hash."""
+"""``python -m claw.threadweaver [serve] --config FILE`` runs the console; ``check --config FILE`` validates a
+configuration without starting anything (provisioning runs it before a new file replaces the running one);
+``hash-password`` prints a password hash, or with ``--from-file PLAIN --output HASH`` keeps a hash file in step
+with a password file (prints ``updated`` or ``unchanged``)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,21 @@ def build_console(
 ) -> Console:
     """The console for ``settings``; ``transports`` (provider name -> transport) is for tests."""
     store = ThreadStore(settings.store.path, keys.resolve(settings.store.key_file, settings.store.key_env))
-    adapters = {
+    adapters = build_adapters(settings, transports)
+    governance = Governance(store, PriceTable(settings.prices), settings.caps)
+    metrics = Metrics()
+    hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome)
+    models = {name: provider.models for name, provider in settings.providers.items()}
+    return Console(
+        store, Router(adapters, governance, models), governance, hooks, metrics, settings.limits,
+        tools=settings.mcp.catalogue(), max_tool_rounds=settings.mcp.max_tool_rounds,
+    )  # fmt: skip
+
+
+def build_adapters(
+    settings: config.Settings, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
+) -> dict[str, providers.Provider]:
+    return {
         name: providers.build(
             name,
             provider.kind,
@@ -37,36 +54,84 @@ def build_console(
         )
         for name, provider in settings.providers.items()
     }
-    governance = Governance(store, PriceTable(settings.prices), settings.caps)
-    metrics = Metrics()
-    hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome)
-    return Console(
-        store, Router(adapters, governance), governance, hooks, metrics, settings.limits,
-        tools=settings.mcp.catalogue(), max_tool_rounds=settings.mcp.max_tool_rounds,
-    )  # fmt: skip
+
+
+def check(settings: config.Settings) -> list[str]:
+    """What would stop ``settings`` from serving, without opening the store or the network."""
+    problems: list[str] = []
+    try:
+        build_adapters(settings)
+    except (ValueError, OSError) as err:
+        problems.append(f"providers: {err}")
+    try:
+        auth.read_hash(settings.password_file)
+    except auth.PasswordFileError as err:
+        problems.append(str(err))
+    if settings.tls is not None:
+        for path in (settings.tls.cert_file, settings.tls.key_file):
+            if not path.is_file():
+                problems.append(f"tls: {path} does not exist")
+    if settings.hooks_dir is not None:
+        try:
+            Hooks.from_directory(settings.hooks_dir, lambda *_: None)
+        except Exception as err:  # a hook that fails to import, whatever it raises
+            problems.append(f"hooks: {err}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m claw.threadweaver", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["serve", "hash-password"], default="serve")
+    parser.add_argument("command", nargs="?", choices=["serve", "check", "hash-password"], default="serve")
     parser.add_argument("--config", type=Path, help="the YAML configuration file")
+    parser.add_argument("--from-file", type=Path, help="hash-password: the plain password file")
+    parser.add_argument("--output", type=Path, help="hash-password: the hash file to keep in step")
     args = parser.parse_args(argv)
     if args.command == "hash-password":
-        password = getpass.getpass("console password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-        if len(password) < 8:
-            parser.error("the password needs at least 8 characters")
-        print(auth.hash_password(password))
-        return 0
+        return hash_password(parser, args)
     if args.config is None:
         parser.error("--config FILE is required")
+    try:
+        settings = config.load(args.config)
+    except (OSError, ValueError) as err:  # pydantic's ValidationError is a ValueError
+        print(f"{args.config}: {err}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        problems = check(settings)
+        for problem in problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    return serve(settings)
+
+
+def hash_password(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.from_file is not None or args.output is not None:
+        if args.from_file is None or args.output is None:
+            parser.error("--from-file and --output go together")
+        print("updated" if auth.sync_hash(args.from_file, args.output) else "unchanged")
+        return 0
+    password = getpass.getpass("console password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        parser.error("the password needs at least 8 characters")
+    print(auth.hash_password(password))
+    return 0
+
+
+def serve(settings: config.Settings) -> int:
     import uvicorn
 
     from claw.threadweaver.app import create_app
 
-    settings = config.load(args.config)
     console = build_console(settings)
     sessions = auth.Sessions(auth.read_hash(settings.password_file))
-    uvicorn.run(create_app(console, sessions), host=settings.host, port=settings.port, log_level="info")
+    tls = settings.tls
+    uvicorn.run(
+        create_app(console, sessions),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
+    )
     return 0
 
 

@@ -1,4 +1,8 @@
-"""The console's HTTP API (FastAPI; no UI yet). Every endpoint but ``/healthz`` and ``/login`` needs a session.
+"""The console's HTTP API (FastAPI) and its web UI (``/`` and ``/static/``: a dependency-free single page).
+
+Every endpoint but ``/healthz``, ``/login`` and the UI's static files needs a session; the page itself holds no
+data and asks for the password when the API answers 401. Every response carries a strict Content-Security-Policy
+(no inline script or style: the page needs neither) and the usual anti-sniffing/anti-framing headers.
 
 Errors are JSON ``{"error": {"code", "message", ...}}``: unknown thread or message 404, invalid input (unknown
 provider included) 422, a spend cap reached **402 Payment Required** (it is a money limit, not a rate: waiting
@@ -12,12 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, StrictBool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from claw.threadweaver.approvals import InvalidDecisions, NotPending
 from claw.threadweaver.auth import COOKIE, Sessions
@@ -58,6 +66,45 @@ class ThreadChange(BaseModel):
 class NewMessage(BaseModel):
     content: str = Field(min_length=1)
     parent_id: str | None = Field(None, description="Reply under this message (a branch if it has children)")
+    root: bool = Field(False, description="With no parent_id: a new first message, not a reply to the newest leaf")
+
+
+STATIC = Path(__file__).with_name("static")
+# The page loads only its own script, style sheet and JSON; inline script/style and framing are refused.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+class SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to every response (pure ASGI, so SSE streams pass through unbuffered)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if scope["path"] == "/" or scope["path"].startswith("/static/"):
+                    # Revalidate the UI on every load, so an upgraded appliance never runs a stale script.
+                    headers["cache-control"] = "no-cache"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class Approval(BaseModel):
@@ -100,6 +147,8 @@ def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
 
 def create_app(console: Console, sessions: Sessions) -> FastAPI:
     app = FastAPI(title="ThreadWeaver", docs_url=None, redoc_url=None)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     store = console.store
 
     def authenticated(request: Request) -> str:
@@ -146,16 +195,29 @@ def create_app(console: Console, sessions: Sessions) -> FastAPI:
         async def turn_failed(request: Request, exc: Exception) -> JSONResponse:
             return _error(_status(exc), getattr(exc, "code", "error"), str(exc))
 
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "threads": len(store.threads())}
 
     @app.post("/login")
-    async def login(body: Login, response: Response) -> dict[str, str]:
+    async def login(body: Login, request: Request, response: Response) -> dict[str, str]:
         token = sessions.login(body.password)
         if token is None:
             raise HTTPException(401, "wrong password")
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=int(sessions.ttl_s))
+        # Secure when the page was served over HTTPS (directly, or by a proxy uvicorn trusts for X-Forwarded-Proto);
+        # not on plain-HTTP loopback, where a Secure cookie would never be sent back.
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=int(sessions.ttl_s),
+        )
         return {"token": token}
 
     @app.post("/logout", dependencies=guard)
@@ -163,6 +225,10 @@ def create_app(console: Console, sessions: Sessions) -> FastAPI:
         sessions.logout(token)
         response.delete_cookie(COOKIE)
         return {"status": "logged out"}
+
+    @app.get("/providers", dependencies=guard)
+    async def list_providers() -> list[dict[str, Any]]:
+        return console.router.catalog()
 
     @app.post("/threads", status_code=201, dependencies=guard)
     async def create_thread(body: NewThread) -> Thread:
@@ -214,13 +280,13 @@ def create_app(console: Console, sessions: Sessions) -> FastAPI:
 
     @app.post("/threads/{thread_id}/messages", dependencies=guard)
     async def post_message(thread_id: str, body: NewMessage) -> dict[str, Any]:
-        turn = await console.post(thread_id, body.content, body.parent_id)
+        turn = await console.post(thread_id, body.content, body.parent_id, root=body.root)
         assert turn.user is not None
         return {"user": _message(turn.user), "reply": _message(turn.reply), **_turn(turn)}
 
     @app.post("/threads/{thread_id}/messages/stream", dependencies=guard)
     async def stream_message(thread_id: str, body: NewMessage) -> StreamingResponse:
-        return _sse(await console.stream(thread_id, body.content, body.parent_id))
+        return _sse(await console.stream(thread_id, body.content, body.parent_id, root=body.root))
 
     @app.post("/threads/{thread_id}/messages/{message_id}/approval", dependencies=guard)
     async def approve(thread_id: str, message_id: str, body: Approval) -> dict[str, Any]:

@@ -53,6 +53,23 @@ def read_hash(path: Path) -> str:
     return stored
 
 
+def sync_hash(password_file: Path, hash_file: Path) -> bool:
+    """Write ``hash_file`` from the plain password in ``password_file`` unless it already verifies it.
+
+    Returns whether the hash was rewritten, so provisioning changes (and restarts) only when the password did.
+    """
+    password = password_file.read_text().strip()
+    if len(password) < 8:
+        raise PasswordFileError(f"the console password in {password_file} needs at least 8 characters")
+    try:
+        if verify_password(password, read_hash(hash_file)):
+            return False
+    except PasswordFileError:
+        pass  # missing or not a hash: written below
+    hash_file.write_text(hash_password(password) + "\n")
+    return True
+
+
 class Sessions:
     def __init__(self, password_hash: str, ttl_s: float = 12 * 3600) -> None:
         self.password_hash = password_hash

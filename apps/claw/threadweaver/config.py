@@ -23,6 +23,7 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = Field(None, description="Environment variable holding the API key")
     timeout_s: float = 120.0
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    models: list[str] = Field(default_factory=list, description="Models offered in the UI's picker (any may be typed)")
 
     def api_key(self) -> str | None:
         if self.api_key_env and os.environ.get(self.api_key_env):
@@ -78,11 +79,19 @@ class McpConfig(BaseModel):
         )
 
 
+class TLSConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cert_file: Path
+    key_file: Path
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
-    port: int = 8600
+    port: int = Field(8600, ge=1, le=65535)
+    tls: TLSConfig | None = Field(None, description="Serve HTTPS with this certificate and key")
     store: StoreConfig = Field(default_factory=StoreConfig)
     password_file: Path = Path("/etc/threadweaver/password")
     hooks_dir: Path | None = None

@@ -134,12 +134,12 @@ class Console:
         code = getattr(error, "code", type(error).__name__)
         return self.store.add_message(thread_id, parent_id, "note", f"{code}: {error}", status="error")
 
-    async def _start(self, thread_id: str, text: str, parent_id: str | None) -> _Progress:
+    async def _start(self, thread_id: str, text: str, parent_id: str | None, root: bool = False) -> _Progress:
         thread = self.store.thread(thread_id)
-        if parent_id is None:
+        if parent_id is None and not root:
             leaf = self.store.latest_leaf(thread_id)
             parent_id = leaf.id if leaf else None
-        else:
+        elif parent_id is not None:
             self.store.message(parent_id)  # NotFound for an unknown id, before anything is written
         # Committed before anything else can fail: the user's message is never lost.
         user = self.store.add_message(thread_id, parent_id, "user", text)
@@ -341,20 +341,23 @@ class Console:
 
     # -- a whole turn -----------------------------------------------------------------------------------------
 
-    async def post(self, thread_id: str, text: str, parent_id: str | None = None) -> Turn:
-        progress = await self._start(thread_id, text, parent_id)
+    async def post(self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False) -> Turn:
+        """``root``: with no ``parent_id``, a new first message (a branch at the top) instead of the newest leaf."""
+        progress = await self._start(thread_id, text, parent_id, root)
         async for _event in self._rounds(progress, stream=False):
             pass
         return progress.turn()
 
-    async def stream(self, thread_id: str, text: str, parent_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
         """Events: ``user`` (the stored message id), then ``chunk`` (text), ``tool_call`` and ``tool_result`` as the
         rounds go, and last ``done`` (the final reply), ``approval_required`` or ``error``.
 
         The user's message is stored and cap/pre_send refusals raise before the first event, so a caller can
         still answer with an HTTP error; after ``user``, failures are ``error`` events.
         """
-        progress = await self._start(thread_id, text, parent_id)
+        progress = await self._start(thread_id, text, parent_id, root)
         assert progress.user is not None
         first = {"type": "user", "message_id": progress.user.id}
         return self._events(progress, self._rounds(progress, stream=True), first)

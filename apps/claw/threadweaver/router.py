@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from claw.threadweaver.governance import Governance, SpendCapReached
 from claw.threadweaver.providers import Provider
@@ -30,9 +31,22 @@ class Route:
 
 
 class Router:
-    def __init__(self, providers: Mapping[str, Provider], governance: Governance) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        governance: Governance,
+        models: Mapping[str, list[str]] | None = None,
+    ) -> None:
         self.providers = dict(providers)
         self.governance = governance
+        self.models = {name: list(names) for name, names in (models or {}).items()}
+
+    def catalog(self) -> list[dict[str, Any]]:
+        """The configured providers for a picker: name, adapter kind, and the models offered (may be empty)."""
+        return [
+            {"name": name, "kind": provider.kind, "models": self.models.get(name, [])}
+            for name, provider in sorted(self.providers.items())
+        ]
 
     def validate(self, name: str | None) -> None:
         if name is not None and name not in self.providers:
