@@ -34,7 +34,10 @@ def build_console(
     metrics = Metrics()
     hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome)
     models = {name: provider.models for name, provider in settings.providers.items()}
-    return Console(store, Router(adapters, governance, models), governance, hooks, metrics, settings.limits)
+    return Console(
+        store, Router(adapters, governance, models), governance, hooks, metrics, settings.limits,
+        tools=settings.mcp.catalogue(), max_tool_rounds=settings.mcp.max_tool_rounds,
+    )  # fmt: skip
 
 
 def build_adapters(

@@ -7,7 +7,8 @@ data and asks for the password when the API answers 401. Every response carries 
 Errors are JSON ``{"error": {"code", "message", ...}}``: unknown thread or message 404, invalid input (unknown
 provider included) 422, a spend cap reached **402 Payment Required** (it is a money limit, not a rate: waiting
 does not help, raising the cap does), a hook's block 403, a provider's rate limit 429, a provider rejecting the
-request 400, a provider unreachable/down/refusing the key 502, a failing hook 500.
+request 400, a provider unreachable/down/refusing the key 502, a failing hook 500, approving a message with no
+calls waiting 409.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from claw.threadweaver.approvals import InvalidDecisions, NotPending
 from claw.threadweaver.auth import COOKIE, Sessions
-from claw.threadweaver.console import Console
+from claw.threadweaver.console import Console, Turn
 from claw.threadweaver.governance import SpendCapReached
 from claw.threadweaver.hooks import HookBlocked, HookFailed
 from claw.threadweaver.providers.errors import ProviderBadRequest, ProviderError, ProviderRateLimited
@@ -49,6 +51,7 @@ class NewThread(BaseModel):
     system_prompt: str = ""
     max_output_tokens: int | None = Field(None, gt=0)
     cap_usd: float | None = Field(None, ge=0)
+    tools: bool | None = Field(None, description="Offer the MCP tools; default: on when any server is configured")
 
 
 class ThreadChange(BaseModel):
@@ -58,6 +61,7 @@ class ThreadChange(BaseModel):
     fallback_model: str | None = None
     max_output_tokens: int | None = Field(None, gt=0)
     cap_usd: float | None = Field(None, ge=0)
+    tools: bool | None = None
 
 
 class NewMessage(BaseModel):
@@ -104,6 +108,10 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class Approval(BaseModel):
+    decisions: dict[str, StrictBool] = Field(description="call id -> true (run it) or false (deny it)")
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
@@ -124,6 +132,18 @@ def _status(err: Exception) -> int:
 
 def _message(message: StoredMessage) -> dict[str, Any]:
     return asdict(message)
+
+
+def _turn(turn: Turn) -> dict[str, Any]:
+    return {"messages": [_message(m) for m in turn.messages], "approval_required": turn.approval_required}
+
+
+def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    async def body() -> AsyncIterator[str]:
+        async for event in events:
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
 def create_app(console: Console, sessions: Sessions, status: StatusPanel | None = None) -> FastAPI:
@@ -161,6 +181,14 @@ def create_app(console: Console, sessions: Sessions, status: StatusPanel | None 
     @app.exception_handler(SpendCapReached)
     async def capped(request: Request, exc: SpendCapReached) -> JSONResponse:
         return _error(402, exc.code, str(exc), scope=exc.scope, name=exc.name, spent_usd=exc.spent, cap_usd=exc.cap)
+
+    @app.exception_handler(NotPending)
+    async def not_pending(request: Request, exc: NotPending) -> JSONResponse:
+        return _error(409, exc.code, str(exc))
+
+    @app.exception_handler(InvalidDecisions)
+    async def invalid_decisions(request: Request, exc: InvalidDecisions) -> JSONResponse:
+        return _error(422, exc.code, str(exc))
 
     for kind in (HookBlocked, HookFailed, ProviderError):
 
@@ -207,7 +235,10 @@ def create_app(console: Console, sessions: Sessions, status: StatusPanel | None 
     async def create_thread(body: NewThread) -> Thread:
         console.router.validate(body.provider)
         console.router.validate(body.fallback_provider)
-        return store.create_thread(**body.model_dump())
+        fields = body.model_dump()
+        if fields["tools"] is None:
+            fields["tools"] = console.tools_default
+        return store.create_thread(**fields)
 
     @app.get("/threads", dependencies=guard)
     async def list_threads() -> list[Thread]:
@@ -216,6 +247,8 @@ def create_app(console: Console, sessions: Sessions, status: StatusPanel | None 
     @app.patch("/threads/{thread_id}", dependencies=guard)
     async def change_thread(thread_id: str, body: ThreadChange) -> Thread:
         changes = body.model_dump(exclude_unset=True)
+        if changes.get("tools", False) is None:
+            del changes["tools"]  # the flag is on or off; null changes nothing
         console.router.validate(changes.get("provider"))
         console.router.validate(changes.get("fallback_provider"))
         return store.update_thread(thread_id, **changes)
@@ -249,17 +282,28 @@ def create_app(console: Console, sessions: Sessions, status: StatusPanel | None 
     @app.post("/threads/{thread_id}/messages", dependencies=guard)
     async def post_message(thread_id: str, body: NewMessage) -> dict[str, Any]:
         turn = await console.post(thread_id, body.content, body.parent_id, root=body.root)
-        return {"user": _message(turn.user), "reply": _message(turn.reply)}
+        assert turn.user is not None
+        return {"user": _message(turn.user), "reply": _message(turn.reply), **_turn(turn)}
 
     @app.post("/threads/{thread_id}/messages/stream", dependencies=guard)
     async def stream_message(thread_id: str, body: NewMessage) -> StreamingResponse:
-        events = await console.stream(thread_id, body.content, body.parent_id, root=body.root)
+        return _sse(await console.stream(thread_id, body.content, body.parent_id, root=body.root))
 
-        async def sse() -> AsyncIterator[str]:
-            async for event in events:
-                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+    @app.post("/threads/{thread_id}/messages/{message_id}/approval", dependencies=guard)
+    async def approve(thread_id: str, message_id: str, body: Approval) -> dict[str, Any]:
+        return _turn(await console.approve(thread_id, message_id, body.decisions))
 
-        return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    @app.post("/threads/{thread_id}/messages/{message_id}/approval/stream", dependencies=guard)
+    async def approve_stream(thread_id: str, message_id: str, body: Approval) -> StreamingResponse:
+        return _sse(await console.approve_stream(thread_id, message_id, body.decisions))
+
+    @app.get("/tools", dependencies=guard)
+    async def tools() -> dict[str, Any]:
+        listing = await console.tools.listing()
+        return {
+            "servers": [asdict(server) for server in listing.servers],
+            "tools": [tool.public() for tool in listing.tools.values()],
+        }
 
     @app.get("/search", dependencies=guard)
     async def search(q: str, limit: int = 20) -> list[dict[str, str]]:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from claw.threadweaver.console import Limits
+from claw.threadweaver.tools import SEPARATOR, ServerConfig, ToolCatalogue
 
 
 class ProviderConfig(BaseModel):
@@ -52,6 +53,44 @@ class StatusConfig(BaseModel):
     cache_s: float = Field(10.0, ge=0)
 
 
+class McpServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="The server's streamable HTTP endpoint, e.g. http://127.0.0.1:8704/mcp")
+    approval: Literal["annotations", "always", "never"] = Field(
+        "annotations", description="annotations: read-only tools run, others ask; always: every call asks; never"
+    )
+
+
+class McpConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+    max_tool_rounds: int = Field(4, ge=0, description="Rounds of automatic tool calls per turn before asking")
+    auto_approve_non_destructive: bool = Field(False, description="Run tools declaring destructiveHint: false")
+    cache_ttl_s: float = Field(30.0, ge=0, description="How long a server's tool list is reused")
+    timeout_s: float = Field(30.0, gt=0, description="Longest wait for a tool call's result")
+    list_timeout_s: float = Field(5.0, gt=0, description="Longest wait for a server's tool list (each turn)")
+
+    @field_validator("servers")
+    @classmethod
+    def _names(cls, servers: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        for name in servers:
+            # Models see "server__tool": the first "__" must split it back, and the name must be a plain word.
+            if not name.isidentifier() or SEPARATOR in name:
+                raise ValueError(f"MCP server name {name!r} must be an identifier without {SEPARATOR!r}")
+        return servers
+
+    def catalogue(self) -> ToolCatalogue:
+        return ToolCatalogue(
+            {name: ServerConfig(server.url, server.approval) for name, server in self.servers.items()},
+            auto_approve_non_destructive=self.auto_approve_non_destructive,
+            ttl_s=self.cache_ttl_s,
+            timeout_s=self.timeout_s,
+            list_timeout_s=self.list_timeout_s,
+        )
+
+
 class TLSConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +114,7 @@ class Settings(BaseModel):
     )
     caps: dict[str, float] = Field(default_factory=dict, description="provider -> spend cap in USD")
     limits: Limits = Field(default_factory=Limits)
+    mcp: McpConfig = Field(default_factory=McpConfig)
 
     @model_validator(mode="after")
     def _known_providers(self) -> Settings:

@@ -1,25 +1,33 @@
 """One turn of a conversation: store the user's message, check caps, run hooks, call the provider (through the
-router), store the reply with its usage and cost.
+router), store the reply with its usage and cost; when the reply calls tools, run them and ask again.
 
 The order is the contract: the user's message is committed first, so no failure after it (cap, hook, provider,
-a crash mid-stream) loses it; a failure is stored in the thread as a ``note`` under the user's message, with
-the one-line error, and raised (or sent as the stream's ``error`` event).
+a crash mid-stream) loses it; a failure is stored in the thread as a ``note`` under the newest message (the
+user's, or the last tool result), with the one-line error, and raised (or sent as the stream's ``error`` event).
+
+Tools: a thread with tools on offers the MCP tools (:mod:`.tools`) with every request. A reply's calls that may
+run on their own are run, each result stored as a ``tool`` message chained under the reply, and the model is asked
+again with them, for at most ``max_tool_rounds`` rounds. A call that needs the user's approval (or any call once
+the rounds are used up) ends the turn: the reply keeps its ``pending`` calls until :meth:`Console.approve` runs or
+denies them and goes on with the turn.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from claw.threadweaver import approvals
 from claw.threadweaver.governance import Governance, SpendCapReached, trim_history
 from claw.threadweaver.hooks import HookBlocked, HookContext, HookFailed, Hooks
 from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.providers.errors import ProviderError
 from claw.threadweaver.providers.model import Chunk, Message, Request, ToolCall, Usage
 from claw.threadweaver.router import Route, Router
-from claw.threadweaver.store import ReplyWriter, StoredMessage, Thread, ThreadStore
+from claw.threadweaver.store import NotFound, ReplyWriter, StoredMessage, Thread, ThreadStore
+from claw.threadweaver.tools import Listing, ToolCatalogue, ToolOutcome, split_name
 
 TurnError = (SpendCapReached, HookBlocked, HookFailed, ProviderError)
 
@@ -33,8 +41,10 @@ class Limits:
 
 @dataclass
 class Turn:
-    user: StoredMessage
-    reply: StoredMessage
+    user: StoredMessage | None  # None for the continuation after an approval
+    reply: StoredMessage  # the last assistant message (with its pending calls when approval is required)
+    messages: list[StoredMessage] = field(default_factory=list)  # everything stored in this turn, oldest first
+    approval_required: dict[str, Any] | None = None
 
 
 def to_model(message: StoredMessage) -> Message:
@@ -47,16 +57,40 @@ def to_model(message: StoredMessage) -> Message:
     )
 
 
-def calls_json(calls: list[ToolCall]) -> list[dict[str, Any]]:
-    return [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
+def done_event(reply: StoredMessage) -> dict[str, Any]:
+    return {
+        "type": "done",
+        "message_id": reply.id,
+        "provider": reply.provider,
+        "model": reply.model,
+        "tool_calls": reply.tool_calls,
+        "usage": {"input_tokens": reply.tokens_in, "output_tokens": reply.tokens_out},
+        "cost_usd": reply.cost_usd,
+        "finish_reason": reply.finish_reason,
+    }
 
 
 @dataclass
-class _Pending:
+class _Progress:
+    """A turn under way: the newest message (the next reply or note goes under it) and what was stored so far."""
+
     thread: Thread
-    user: StoredMessage
-    request: Request
-    context: HookContext = field(init=False)
+    parent: StoredMessage
+    user: StoredMessage | None = None
+    listing: Listing | None = None  # the tools offered in this turn; None: tools are off
+    stored: list[StoredMessage] = field(default_factory=list)
+    request: Request | None = None  # the next request, checked against caps and pre_send hooks
+    reply: StoredMessage | None = None
+    approval: dict[str, Any] | None = None
+    rounds: int = 0  # rounds of automatic tool calls so far
+
+    def add(self, message: StoredMessage) -> None:
+        self.stored.append(message)
+        self.parent = message
+
+    def turn(self) -> Turn:
+        assert self.reply is not None
+        return Turn(self.user, self.reply, self.stored, self.approval)
 
 
 class Console:
@@ -68,6 +102,8 @@ class Console:
         hooks: Hooks | None = None,
         metrics: Metrics | None = None,
         limits: Limits | None = None,
+        tools: ToolCatalogue | None = None,
+        max_tool_rounds: int = 4,
     ) -> None:
         self.store = store
         self.router = router
@@ -75,11 +111,19 @@ class Console:
         self.metrics = metrics or Metrics()
         self.hooks = hooks or Hooks(on_outcome=self.metrics.hook_outcome)
         self.limits = limits or Limits()
+        self.tools = tools or ToolCatalogue({})
+        self.max_tool_rounds = max_tool_rounds
+
+    @property
+    def tools_default(self) -> bool:
+        """A new thread offers tools when any MCP server is configured."""
+        return bool(self.tools.servers)
 
     # -- shared steps -------------------------------------------------------------------------------------
 
     def history(self, thread: Thread, leaf_id: str) -> list[Message]:
         messages = [to_model(m) for m in self.store.path(leaf_id) if m.role != "note" and m.status != "blocked"]
+        messages = approvals.close_open_calls(messages)
         if thread.system_prompt:
             messages.insert(0, Message("system", thread.system_prompt))
         return trim_history(
@@ -90,7 +134,7 @@ class Console:
         code = getattr(error, "code", type(error).__name__)
         return self.store.add_message(thread_id, parent_id, "note", f"{code}: {error}", status="error")
 
-    def _begin(self, thread_id: str, text: str, parent_id: str | None, root: bool = False) -> _Pending:
+    async def _start(self, thread_id: str, text: str, parent_id: str | None, root: bool = False) -> _Progress:
         thread = self.store.thread(thread_id)
         if parent_id is None and not root:
             leaf = self.store.latest_leaf(thread_id)
@@ -99,88 +143,119 @@ class Console:
             self.store.message(parent_id)  # NotFound for an unknown id, before anything is written
         # Committed before anything else can fail: the user's message is never lost.
         user = self.store.add_message(thread_id, parent_id, "user", text)
+        progress = _Progress(thread, user, user=user, stored=[user])
+        if thread.tools and self.tools.servers:
+            progress.listing = await self.tools.listing()  # never raises: a server that is down lists no tools
+        await self._prepare(progress)
+        return progress
+
+    async def _prepare(self, progress: _Progress) -> None:
+        """The next request, checked: caps and pre_send hooks run before every request, tool rounds included."""
+        thread = progress.thread
         request = Request(
             thread.model,
-            self.history(thread, user.id),
+            self.history(thread, progress.parent.id),
+            tools=progress.listing.specs() if progress.listing else [],
             max_output_tokens=thread.max_output_tokens or self.limits.max_output_tokens,
         )
-        pending = _Pending(thread, user, request)
-        pending.context = HookContext("pre_send", thread.id, thread.provider, thread.model, request.messages)
-        return pending
-
-    async def _before_send(self, pending: _Pending) -> None:
+        context = HookContext("pre_send", thread.id, thread.provider, thread.model, request.messages)
         try:
-            self.governance.check(pending.thread, pending.thread.provider)
-            await self.hooks.pre_send(pending.context)
+            self.governance.check(thread, thread.provider)
+            await self.hooks.pre_send(context)
         except SpendCapReached as err:
             self.metrics.refused.labels("spend_cap").inc()
-            self.note(pending.thread.id, pending.user.id, err)
+            self.note(thread.id, progress.parent.id, err)
             raise
         except (HookBlocked, HookFailed) as err:
             self.metrics.refused.labels(err.code).inc()
-            self.note(pending.thread.id, pending.user.id, err)
+            self.note(thread.id, progress.parent.id, err)
             raise
-        pending.request.messages = pending.context.messages
+        request.messages = context.messages
+        progress.request = request
 
-    def _failed(self, pending: _Pending, route: Route | None, err: Exception) -> None:
-        provider = route.provider if route else pending.thread.provider
+    def _failed(self, progress: _Progress, route: Route | None, err: Exception) -> None:
+        provider = route.provider if route else progress.thread.provider
         if isinstance(err, ProviderError):
             self.metrics.failure(provider, err.code)
-        self.note(pending.thread.id, pending.user.id, err)
+        self.note(progress.thread.id, progress.parent.id, err)
 
     def _record(self, route: Route, usage: Usage, started: float) -> float:
         cost = self.governance.cost(route.provider, route.model, usage)
         self.metrics.reply(route.provider, usage.input_tokens, usage.output_tokens, cost, time.monotonic() - started)
         return cost
 
-    # -- a whole reply --------------------------------------------------------------------------------------
+    def _calls(self, progress: _Progress, calls: list[ToolCall]) -> list[dict[str, Any]]:
+        """The reply's calls as stored, each with its decision when tools are on in this turn."""
+        if progress.listing is None:
+            return approvals.calls_json(calls)
+        automatic = progress.rounds < self.max_tool_rounds
+        decisions = [approvals.decide(call.name, progress.listing, automatic=automatic) for call in calls]
+        return approvals.calls_json(calls, decisions)
 
-    async def post(self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False) -> Turn:
-        """``root``: with no ``parent_id``, a new first message (a branch at the top) instead of the newest leaf."""
-        pending = self._begin(thread_id, text, parent_id, root)
-        await self._before_send(pending)
+    def _post_receive_context(self, progress: _Progress, route: Route, text: str) -> HookContext:
+        assert progress.request is not None
+        context = HookContext(
+            "post_receive", progress.thread.id, route.provider, route.model, progress.request.messages
+        )
+        context.text = text
+        return context
+
+    # -- the rounds of a turn -------------------------------------------------------------------------------
+
+    async def _rounds(self, progress: _Progress, *, stream: bool) -> AsyncIterator[dict[str, Any]]:
+        """Ask, run the reply's tool calls, ask again with their results, until a reply calls no tools or a call
+        waits for approval. Yields the stream's events (chunks, tool calls and results); failures raise."""
+        while True:
+            if progress.request is None:
+                await self._prepare(progress)
+            if stream:
+                async for event in self._ask_streaming(progress):
+                    yield event
+            else:
+                await self._ask(progress)
+            progress.request = None
+            reply = progress.reply
+            assert reply is not None
+            if progress.listing is None or not reply.tool_calls:
+                return
+            async for event in self._run_calls(progress, reply):
+                yield event
+            if progress.approval is not None:
+                return
+            progress.rounds += 1
+
+    async def _ask(self, progress: _Progress) -> None:
+        """One request as a whole reply, stored under the newest message."""
+        thread, request = progress.thread, progress.request
+        assert request is not None
         started = time.monotonic()
         route: Route | None = None
         try:
-            route, result = await self.router.complete(pending.thread, pending.request)
+            route, result = await self.router.complete(thread, request)
             cost = self._record(route, result.usage, started)
-            context = HookContext("post_receive", thread_id, route.provider, route.model, pending.request.messages)
-            context.text = result.text
-            reply_text = await self.hooks.post_receive(context)
+            reply_text = await self.hooks.post_receive(self._post_receive_context(progress, route, result.text))
         except TurnError as err:
             if route is not None and isinstance(err, (HookBlocked, HookFailed)):
                 # The provider answered and was paid; the text the user must not see is not stored.
                 self.store.add_message(
-                    thread_id, pending.user.id, "assistant", "", status="blocked", provider=route.provider,
+                    thread.id, progress.parent.id, "assistant", "", status="blocked", provider=route.provider,
                     model=route.model, tokens_in=result.usage.input_tokens, tokens_out=result.usage.output_tokens,
                     cost_usd=cost,
                 )  # fmt: skip
-            self._failed(pending, route, err)
+            self._failed(progress, route, err)
             raise
         reply = self.store.add_message(
-            thread_id, pending.user.id, "assistant", reply_text, tool_calls=calls_json(result.tool_calls),
+            thread.id, progress.parent.id, "assistant", reply_text, tool_calls=self._calls(progress, result.tool_calls),
             provider=route.provider, model=route.model, tokens_in=result.usage.input_tokens,
             tokens_out=result.usage.output_tokens, cost_usd=cost, finish_reason=result.finish_reason,
         )  # fmt: skip
-        return Turn(pending.user, reply)
+        progress.add(reply)
+        progress.reply = reply
 
-    # -- a streamed reply ---------------------------------------------------------------------------------
-
-    async def stream(
-        self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Events: ``user`` (the stored message id), ``chunk`` (text), then ``done`` or ``error``.
-
-        The user's message is stored and cap/pre_send refusals raise before the first event, so a caller can
-        still answer with an HTTP error; after ``user``, failures are ``error`` events.
-        """
-        pending = self._begin(thread_id, text, parent_id, root)
-        await self._before_send(pending)
-        return self._stream(pending)
-
-    async def _stream(self, pending: _Pending) -> AsyncIterator[dict[str, Any]]:
-        thread = pending.thread
-        yield {"type": "user", "message_id": pending.user.id}
+    async def _ask_streaming(self, progress: _Progress) -> AsyncIterator[dict[str, Any]]:
+        """One request as a stream of ``chunk`` events; the reply is stored as it arrives (see ReplyWriter)."""
+        thread, request = progress.thread, progress.request
+        assert request is not None
         hold_back = self.hooks.has("post_receive")
         check_chunks = self.hooks.has("on_chunk")
         started = time.monotonic()
@@ -188,10 +263,10 @@ class Console:
         writer: ReplyWriter | None = None
         last = Chunk(done=True)
         try:
-            async for route, chunk in self.router.stream(thread, pending.request):
+            async for route, chunk in self.router.stream(thread, request):
                 if writer is None:
                     writer = ReplyWriter.start(
-                        self.store, thread.id, pending.user.id, provider=route.provider, model=route.model
+                        self.store, thread.id, progress.parent.id, provider=route.provider, model=route.model
                     )
                 if chunk.done:
                     last = chunk
@@ -208,11 +283,9 @@ class Console:
             cost = self._record(route, usage, started)
             final_text = writer.content
             if hold_back:
-                context = HookContext("post_receive", thread.id, route.provider, route.model, pending.request.messages)
-                context.text = final_text
-                final_text = await self.hooks.post_receive(context)
+                final_text = await self.hooks.post_receive(self._post_receive_context(progress, route, final_text))
             reply = writer.finish(
-                content=final_text, tool_calls=calls_json(last.tool_calls), tokens_in=usage.input_tokens,
+                content=final_text, tool_calls=self._calls(progress, last.tool_calls), tokens_in=usage.input_tokens,
                 tokens_out=usage.output_tokens, cost_usd=cost, finish_reason=last.finish_reason,
             )  # fmt: skip
         except TurnError as err:
@@ -220,18 +293,144 @@ class Console:
                 blocked = isinstance(err, (HookBlocked, HookFailed))
                 # A block keeps nothing of the text; a provider failure keeps what arrived, as "partial".
                 writer.finish(status="blocked", content="") if blocked else writer.finish(status="partial")
-            self._failed(pending, route, err)
-            yield {"type": "error", "code": err.code, "message": str(err)}
-            return
+            self._failed(progress, route, err)
+            raise
         if hold_back and final_text:
             yield {"type": "chunk", "text": final_text}
-        yield {
-            "type": "done",
-            "message_id": reply.id,
-            "provider": reply.provider,
-            "model": reply.model,
-            "tool_calls": reply.tool_calls,
-            "usage": {"input_tokens": reply.tokens_in, "output_tokens": reply.tokens_out},
-            "cost_usd": reply.cost_usd,
-            "finish_reason": reply.finish_reason,
+        progress.add(reply)
+        progress.reply = reply
+
+    # -- tool calls -----------------------------------------------------------------------------------------
+
+    async def _run_calls(self, progress: _Progress, reply: StoredMessage) -> AsyncIterator[dict[str, Any]]:
+        """Announce every call of a fresh reply, run those decided ``auto``; the others make the turn wait."""
+        for call in reply.tool_calls:
+            yield {
+                "type": "tool_call",
+                "message_id": reply.id,
+                "id": call["id"],
+                "name": call["name"],
+                "arguments": call.get("arguments") or {},
+                "needs_approval": call.get("approval") == "pending",
+            }
+        for call in reply.tool_calls:
+            if call.get("approval") == "auto":
+                yield await self._answer(progress, call, await self._call(progress, call))
+        progress.approval = approvals.approval_required(reply)
+
+    async def _call(self, progress: _Progress, call: dict[str, Any]) -> ToolOutcome:
+        assert progress.listing is not None
+        return await self.tools.call(progress.listing, call["name"], call.get("arguments") or {})
+
+    async def _answer(self, progress: _Progress, call: dict[str, Any], outcome: ToolOutcome) -> dict[str, Any]:
+        """Store a call's result as a ``tool`` message under the newest message; the ``tool_result`` event."""
+        self.metrics.tool_call(outcome.server, outcome.tool, outcome.outcome)
+        result = self.store.add_message(
+            progress.thread.id, progress.parent.id, "tool", outcome.content, tool_call_id=call["id"],
+            tool_name=call["name"], status="error" if outcome.is_error else "complete",
+        )  # fmt: skip
+        progress.add(result)
+        return {
+            "type": "tool_result",
+            "message_id": result.id,
+            "id": call["id"],
+            "name": call["name"],
+            "content": outcome.content,
+            "is_error": outcome.is_error,
         }
+
+    # -- a whole turn -----------------------------------------------------------------------------------------
+
+    async def post(self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False) -> Turn:
+        """``root``: with no ``parent_id``, a new first message (a branch at the top) instead of the newest leaf."""
+        progress = await self._start(thread_id, text, parent_id, root)
+        async for _event in self._rounds(progress, stream=False):
+            pass
+        return progress.turn()
+
+    async def stream(
+        self, thread_id: str, text: str, parent_id: str | None = None, *, root: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events: ``user`` (the stored message id), then ``chunk`` (text), ``tool_call`` and ``tool_result`` as the
+        rounds go, and last ``done`` (the final reply), ``approval_required`` or ``error``.
+
+        The user's message is stored and cap/pre_send refusals raise before the first event, so a caller can
+        still answer with an HTTP error; after ``user``, failures are ``error`` events.
+        """
+        progress = await self._start(thread_id, text, parent_id, root)
+        assert progress.user is not None
+        first = {"type": "user", "message_id": progress.user.id}
+        return self._events(progress, self._rounds(progress, stream=True), first)
+
+    async def _events(
+        self, progress: _Progress, events: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A turn's events with its end: ``approval_required`` or ``done`` (once, for the whole turn), or ``error``."""
+        if first is not None:
+            yield first
+        try:
+            async for event in events:
+                yield event
+        except TurnError as err:
+            yield {"type": "error", "code": err.code, "message": str(err)}
+            return
+        assert progress.reply is not None
+        yield progress.approval or done_event(progress.reply)
+
+    # -- approvals ------------------------------------------------------------------------------------------
+
+    async def approve(self, thread_id: str, message_id: str, decisions: Mapping[str, bool]) -> Turn:
+        """Run the approved calls of a reply, answer the denied ones, and go on with the turn."""
+        progress, message = await self._resume(thread_id, message_id, decisions)
+        async for _event in self._continue(progress, message, decisions, stream=False):
+            pass
+        return progress.turn()
+
+    async def approve_stream(
+        self, thread_id: str, message_id: str, decisions: Mapping[str, bool]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """:meth:`approve` as events: a ``tool_result`` for each decided call, then as :meth:`stream`.
+
+        Unknown ids, a message with nothing pending and incomplete decisions raise before the first event.
+        """
+        progress, message = await self._resume(thread_id, message_id, decisions)
+        return self._events(progress, self._continue(progress, message, decisions, stream=True))
+
+    async def _resume(
+        self, thread_id: str, message_id: str, decisions: Mapping[str, bool]
+    ) -> tuple[_Progress, StoredMessage]:
+        thread = self.store.thread(thread_id)
+        message = self.store.message(message_id)
+        if message.thread_id != thread_id:
+            raise NotFound(f"no message {message_id} in thread {thread_id}")
+        approvals.check_decisions(message, decisions)
+        # Recorded before anything runs, with no await since the check: a second request for the same calls
+        # finds nothing pending (409) instead of running them twice.
+        message = self.store.set_tool_calls(message.id, approvals.decided(message, decisions))
+        progress = _Progress(thread, self._last_result(message))
+        progress.listing = await self.tools.listing()
+        return progress, message
+
+    def _last_result(self, message: StoredMessage) -> StoredMessage:
+        """The newest result already stored for the message's calls (its automatic ones ran before it waited)."""
+        ids = {call["id"] for call in message.tool_calls}
+        last = message
+        while True:
+            results = [m for m in self.store.children(last.id) if m.role == "tool" and m.tool_call_id in ids]
+            if not results:
+                return last
+            last = results[0]
+
+    async def _continue(
+        self, progress: _Progress, message: StoredMessage, decisions: Mapping[str, bool], *, stream: bool
+    ) -> AsyncIterator[dict[str, Any]]:
+        for call in message.tool_calls:
+            if call["id"] not in decisions:
+                continue
+            if decisions[call["id"]]:
+                outcome = await self._call(progress, call)
+            else:
+                outcome = ToolOutcome(approvals.DENIED, "denied", *split_name(call["name"]))
+            yield await self._answer(progress, call, outcome)
+        async for event in self._rounds(progress, stream=stream):
+            yield event

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the console: requests, tokens, cost and latency per provider; hook outcomes."""
+"""Prometheus metrics of the console: requests, tokens, cost and latency per provider; hook and tool outcomes."""
 
 from __future__ import annotations
 
@@ -30,9 +30,16 @@ class Metrics:
         self.refused = Counter(
             "threadweaver_refused", "Messages refused before sending, by reason", ["reason"], registry=self.registry
         )
+        self.tool_calls = Counter(
+            "threadweaver_tool_calls", "Tool calls by outcome (ok, error, denied, unavailable)",
+            ["server", "tool", "outcome"], registry=self.registry,
+        )  # fmt: skip
 
     def hook_outcome(self, hook: str, stage: str, outcome: str) -> None:
         self.hooks.labels(hook, stage, outcome).inc()
+
+    def tool_call(self, server: str, tool: str, outcome: str) -> None:
+        self.tool_calls.labels(server, tool, outcome).inc()
 
     def reply(self, provider: str, tokens_in: int, tokens_out: int, cost: float, seconds: float) -> None:
         self.requests.labels(provider, "ok").inc()

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS threads (
     system_prompt TEXT NOT NULL DEFAULT '',
     max_output_tokens INTEGER,
     cap_usd REAL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    tools INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -71,6 +72,8 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON mess
     UPDATE message_fts SET content = new.content WHERE rowid = new.seq;
 END;
 """
+# Columns added after the first release: (table, column, definition). A store made before them gets them on open.
+_ADDED_COLUMNS = (("threads", "tools", "INTEGER NOT NULL DEFAULT 1"),)
 
 
 class StoreError(Exception):
@@ -97,6 +100,7 @@ class Thread:
     max_output_tokens: int | None = None
     cap_usd: float | None = None
     created_at: float = 0.0
+    tools: bool = True  # offer the MCP tools to the model in this thread
 
 
 @dataclass
@@ -142,7 +146,7 @@ _MESSAGE_COLUMNS = (
 )
 _THREAD_COLUMNS = (
     "id, title, provider, model, fallback_provider, fallback_model, system_prompt, max_output_tokens, cap_usd, "
-    "created_at"
+    "created_at, tools"
 )
 
 
@@ -150,6 +154,12 @@ def _message(row: Sequence[Any]) -> StoredMessage:
     values = list(row)
     values[5] = json.loads(values[5] or "[]")
     return StoredMessage(*values)
+
+
+def _thread(row: Sequence[Any]) -> Thread:
+    thread = Thread(*row)
+    thread.tools = bool(thread.tools)  # SQLite has no boolean: 0/1
+    return thread
 
 
 def _fts_query(text: str) -> str:
@@ -187,6 +197,13 @@ class ThreadStore:
         self._db.pragma("foreign_keys", "on")
         with self._db:
             self._db.execute(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        for table, column, definition in _ADDED_COLUMNS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -215,14 +232,15 @@ class ThreadStore:
         system_prompt: str = "",
         max_output_tokens: int | None = None,
         cap_usd: float | None = None,
+        tools: bool = True,
     ) -> Thread:
         thread = Thread(
             uuid.uuid4().hex, title, provider, model, fallback_provider, fallback_model, system_prompt,
-            max_output_tokens, cap_usd, time.time(),
+            max_output_tokens, cap_usd, time.time(), tools,
         )  # fmt: skip
         with self._lock:
             self._db.execute(
-                f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 tuple(vars(thread).values()),
             )
         return thread
@@ -231,10 +249,10 @@ class ThreadStore:
         rows = self._rows(f"SELECT {_THREAD_COLUMNS} FROM threads WHERE id = ?", (thread_id,))
         if not rows:
             raise NotFound(f"no thread {thread_id}")
-        return Thread(*rows[0])
+        return _thread(rows[0])
 
     def threads(self) -> list[Thread]:
-        return [Thread(*row) for row in self._rows(f"SELECT {_THREAD_COLUMNS} FROM threads ORDER BY created_at")]
+        return [_thread(row) for row in self._rows(f"SELECT {_THREAD_COLUMNS} FROM threads ORDER BY created_at")]
 
     def update_thread(self, thread_id: str, **changes: Any) -> Thread:
         """Change a thread's settings (e.g. switch ``provider``/``model`` mid-thread)."""
@@ -301,6 +319,17 @@ class ThreadStore:
         self.thread(thread_id)
         rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY seq", (thread_id,))
         return [_message(row) for row in rows]
+
+    def set_tool_calls(self, message_id: str, tool_calls: Sequence[dict[str, Any]]) -> StoredMessage:
+        """Record the approval decisions on a message's tool calls: the one change a complete message allows."""
+        with self._lock:
+            current = self.message(message_id)
+            if [c["id"] for c in current.tool_calls] != [c["id"] for c in tool_calls]:
+                raise StoreError(f"message {message_id} has other tool calls; only their decisions may change")
+            self._db.execute(
+                "UPDATE messages SET tool_calls = ? WHERE id = ?", (json.dumps(list(tool_calls)), message_id)
+            )
+        return self.message(message_id)
 
     def append(self, message_id: str, text: str) -> None:
         """Append streamed text to a message (committed at once)."""
