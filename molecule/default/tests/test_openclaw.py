@@ -59,6 +59,18 @@ def test_mcp_servers_are_configured_and_answer_with_their_tools(claw):
         assert '"tools"' in probe.stdout or "tool" in probe.stdout.lower(), probe.stdout
 
 
+def test_agents_carry_their_own_output_and_context_limits(claw):
+    """Per-agent limits reach OpenClaw's schema (the role's config passed `openclaw config validate`)."""
+    config = json.loads(claw.check_output("cat /etc/openclaw/openclaw.json"))
+    entries = config["agents"]["entries"]
+    assert entries["locked"]["params"]["maxTokens"] == 512
+    assert entries["locked"]["contextLimits"] == {"memoryGetMaxChars": 6000}
+    assert entries["main"]["params"]["maxTokens"] == 1024 and "contextLimits" not in entries["main"]
+    assert config["models"]["providers"]["scripted"]["models"][0]["contextTokens"] == 16000
+    validate = claw.run("openclaw config validate")
+    assert validate.rc == 0, validate.stdout + validate.stderr
+
+
 def test_real_completion_from_crush_through_the_gateway(claw):
     answer = cli_json(claw, "infer model run --gateway --json --model crush/gemma3-270m --prompt 'Say hello.'")
     assert answer["ok"] is True, answer
