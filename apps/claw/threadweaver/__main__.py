@@ -16,6 +16,7 @@ import httpx
 from claw.status import Sources
 from claw.threadweaver import auth, config, keys, providers
 from claw.threadweaver.console import Console
+from claw.threadweaver.gateway import Client, Gateway
 from claw.threadweaver.governance import Governance, PriceTable
 from claw.threadweaver.hooks import Hooks
 from claw.threadweaver.metrics import Metrics
@@ -38,6 +39,16 @@ def build_console(
         store, Router(adapters, governance, models), governance, hooks, metrics, settings.limits,
         tools=settings.mcp.catalogue(), max_tool_rounds=settings.mcp.max_tool_rounds,
     )  # fmt: skip
+
+
+def build_gateway(settings: config.Settings, console: Console) -> Gateway:
+    """The OpenAI-compatible gateway's clients, keys read from their key files."""
+    keys = settings.gateway.keys()
+    clients = [
+        Client(name, keys[name], client.cap_usd, None if client.providers is None else frozenset(client.providers))
+        for name, client in settings.gateway.clients.items()
+    ]
+    return Gateway(console, clients)
 
 
 def build_adapters(
@@ -69,6 +80,10 @@ def check(settings: config.Settings) -> list[str]:
         auth.read_hash(settings.password_file)
     except auth.PasswordFileError as err:
         problems.append(str(err))
+    try:
+        settings.gateway.keys()
+    except (ValueError, OSError) as err:
+        problems.append(f"gateway: {err}")
     if settings.tls is not None:
         for path in (settings.tls.cert_file, settings.tls.key_file):
             if not path.is_file():
@@ -139,7 +154,7 @@ def serve(settings: config.Settings) -> int:
     sessions = auth.Sessions(auth.read_hash(settings.password_file))
     tls = settings.tls
     uvicorn.run(
-        create_app(console, sessions, status_panel(settings.status)),
+        create_app(console, sessions, status_panel(settings.status), build_gateway(settings, console)),
         host=settings.host,
         port=settings.port,
         log_level="info",

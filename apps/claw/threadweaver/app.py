@@ -9,6 +9,9 @@ provider included) 422, a spend cap reached **402 Payment Required** (it is a mo
 does not help, raising the cap does), a hook's block 403, a provider's rate limit 429, a provider rejecting the
 request 400, a provider unreachable/down/refusing the key 502, a failing hook 500, approving a message with no
 calls waiting 409.
+
+``/v1`` is the OpenAI-compatible gateway (:mod:`.gateway`): its own bearer keys (per client, not the console
+session) and OpenAI's error shape.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from claw.threadweaver.approvals import InvalidDecisions, NotPending
 from claw.threadweaver.auth import COOKIE, Sessions
 from claw.threadweaver.console import Console, Turn
+from claw.threadweaver.gateway import Gateway
+from claw.threadweaver.gateway import install as install_gateway
 from claw.threadweaver.governance import SpendCapReached
 from claw.threadweaver.hooks import HookBlocked, HookFailed
-from claw.threadweaver.providers.errors import ProviderBadRequest, ProviderError, ProviderRateLimited
+from claw.threadweaver.providers.errors import ProviderError, http_status
 from claw.threadweaver.router import UnknownProvider
 from claw.threadweaver.status_panel import StatusPanel
 from claw.threadweaver.store import NotFound, StoredMessage, Thread
@@ -123,11 +128,22 @@ def _status(err: Exception) -> int:
         return 403
     if isinstance(err, HookFailed):
         return 500
-    if isinstance(err, ProviderRateLimited):
-        return 429
-    if isinstance(err, ProviderBadRequest):
-        return 400
+    if isinstance(err, ProviderError):
+        return http_status(err)
     return 502
+
+
+def _client_spend(gateway: Gateway, usage: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each gateway client (configured, or with recorded usage): its cap, spend, tokens and requests."""
+    empty = {"cost_usd": 0.0, "tokens_in": 0, "tokens_out": 0, "requests": 0, "providers": {}}
+    return {
+        name: {
+            "cap_usd": gateway.clients[name].cap_usd if name in gateway.clients else None,
+            "spent_usd": usage.get(name, empty)["cost_usd"],
+            **{key: value for key, value in usage.get(name, empty).items() if key != "cost_usd"},
+        }
+        for name in sorted(set(gateway.clients) | set(usage))
+    }
 
 
 def _message(message: StoredMessage) -> dict[str, Any]:
@@ -146,11 +162,16 @@ def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
     return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
-def create_app(console: Console, sessions: Sessions, status: StatusPanel | None = None) -> FastAPI:
+def create_app(
+    console: Console, sessions: Sessions, status: StatusPanel | None = None, gateway: Gateway | None = None
+) -> FastAPI:
+    """The console's app; ``gateway`` serves OpenAI's API under ``/v1`` (with no clients: every call is 401)."""
     app = FastAPI(title="ThreadWeaver", docs_url=None, redoc_url=None)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     store = console.store
+    gateway = gateway or Gateway(console)
+    install_gateway(app, gateway)
 
     def authenticated(request: Request) -> str:
         header = request.headers.get("authorization", "")
@@ -316,6 +337,7 @@ def create_app(console: Console, sessions: Sessions, status: StatusPanel | None 
             name: {"cap_usd": cap, "spent_usd": store.spend(provider=name)}
             for name, cap in console.governance.provider_caps.items()
         }
+        summary["clients"] = _client_spend(gateway, store.gateway_usage())
         return summary
 
     @app.get("/status", dependencies=guard)

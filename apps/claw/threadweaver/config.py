@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,6 +92,51 @@ class McpConfig(BaseModel):
         )
 
 
+CLIENT_NAME = re.compile(r"^[a-z0-9_-]+$")
+MIN_KEY_LENGTH = 16
+
+
+class GatewayClientConfig(BaseModel):
+    """One client of the OpenAI-compatible gateway (an OpenClaw agent): its key, cap and providers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_file: Path = Field(description="File holding the client's bearer key (at least 16 characters)")
+    cap_usd: float | None = Field(None, ge=0, description="Spend cap in USD over all providers; none: no cap")
+    providers: list[str] | None = Field(None, description="Providers the client may use; none: all")
+
+    def key(self) -> str:
+        key = self.key_file.read_text().strip()
+        if len(key) < MIN_KEY_LENGTH:
+            raise ValueError(f"the gateway key in {self.key_file} needs at least {MIN_KEY_LENGTH} characters")
+        return key
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clients: dict[str, GatewayClientConfig] = Field(default_factory=dict)
+
+    @field_validator("clients")
+    @classmethod
+    def _names(cls, clients: dict[str, GatewayClientConfig]) -> dict[str, GatewayClientConfig]:
+        for name in clients:
+            # The name is a metric label and a config path (gateway.clients.<name>.cap_usd): keep it plain.
+            if not CLIENT_NAME.match(name):
+                raise ValueError(f"gateway client name {name!r} must match [a-z0-9_-]+")
+        return clients
+
+    def keys(self) -> dict[str, str]:
+        """client name -> key, read from the key files; two clients with one key are refused."""
+        keys = {name: client.key() for name, client in self.clients.items()}
+        owners: dict[str, str] = {}
+        for name, key in keys.items():
+            if key in owners:
+                raise ValueError(f"gateway clients {owners[key]} and {name} have the same key; give each its own")
+            owners[key] = name
+        return keys
+
+
 class TLSConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -115,6 +161,7 @@ class Settings(BaseModel):
     caps: dict[str, float] = Field(default_factory=dict, description="provider -> spend cap in USD")
     limits: Limits = Field(default_factory=Limits)
     mcp: McpConfig = Field(default_factory=McpConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
 
     @model_validator(mode="after")
     def _known_providers(self) -> Settings:
@@ -122,6 +169,13 @@ class Settings(BaseModel):
             unknown = set(getattr(self, section)) - set(self.providers)
             if unknown:
                 raise ValueError(f"{section} names providers that are not configured: {', '.join(sorted(unknown))}")
+        for name, client in self.gateway.clients.items():
+            unknown = set(client.providers or ()) - set(self.providers)
+            if unknown:
+                raise ValueError(
+                    f"gateway.clients.{name}.providers names providers that are not configured: "
+                    f"{', '.join(sorted(unknown))}"
+                )
         return self
 
 

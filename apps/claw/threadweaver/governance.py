@@ -27,6 +27,8 @@ class SpendCapReached(Exception):
         self.cap = cap
         if scope == "provider":
             where, fix = f"provider {name}", f"raise caps.{name} in the configuration or choose another provider"
+        elif scope == "client":
+            where, fix = f"gateway client {name}", f"raise gateway.clients.{name}.cap_usd in the configuration"
         else:
             where, fix = f"thread {name}", "raise the thread's cap_usd or start a new thread"
         super().__init__(f"the spend cap for {where} is reached (${spent:.4f} of ${cap:.4f}); nothing was sent; {fix}")
@@ -75,15 +77,26 @@ class Governance:
 
     def check(self, thread: Thread, provider: str) -> None:
         """Raise :class:`SpendCapReached` if ``provider``'s or ``thread``'s recorded spend has reached its cap."""
+        self.check_provider(provider)
+        if thread.cap_usd is not None:
+            spent = self.store.spend(thread_id=thread.id)
+            if spent >= thread.cap_usd:
+                raise SpendCapReached("thread", thread.id, spent, thread.cap_usd)
+
+    def check_provider(self, provider: str) -> None:
+        """The provider's cap counts its spend in threads and through the gateway alike."""
         cap = self.provider_caps.get(provider)
         if cap is not None:
             spent = self.store.spend(provider=provider)
             if spent >= cap:
                 raise SpendCapReached("provider", provider, spent, cap)
-        if thread.cap_usd is not None:
-            spent = self.store.spend(thread_id=thread.id)
-            if spent >= thread.cap_usd:
-                raise SpendCapReached("thread", thread.id, spent, thread.cap_usd)
+
+    def check_client(self, client: str, cap: float | None) -> None:
+        """A gateway client's cap (``None``: none) over its requests to every provider."""
+        if cap is not None:
+            spent = self.store.spend(client=client)
+            if spent >= cap:
+                raise SpendCapReached("client", client, spent, cap)
 
     def cost(self, provider: str, model: str, usage: Usage) -> float:
         return self.prices.cost(provider, model, usage)

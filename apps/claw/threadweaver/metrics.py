@@ -1,4 +1,5 @@
-"""Prometheus metrics of the console: requests, tokens, cost and latency per provider; hook and tool outcomes."""
+"""Prometheus metrics of the console: requests, tokens, cost and latency per provider; hook and tool outcomes;
+the gateway's requests and spend per client."""
 
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ class Metrics:
             ["server", "tool", "outcome"], registry=self.registry,
         )  # fmt: skip
 
+        self.gateway_requests = Counter(
+            "threadweaver_gateway_requests", "Gateway requests by client, provider and outcome",
+            ["client", "provider", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.gateway_cost = Counter(
+            "threadweaver_gateway_cost_usd", "Gateway spend in USD by client", ["client"], registry=self.registry
+        )
+
+    def gateway_request(self, client: str, provider: str, outcome: str, cost: float = 0.0) -> None:
+        self.gateway_requests.labels(client, provider, outcome).inc()
+        if cost:
+            self.gateway_cost.labels(client).inc(cost)
+
     def hook_outcome(self, hook: str, stage: str, outcome: str) -> None:
         self.hooks.labels(hook, stage, outcome).inc()
 
@@ -43,10 +57,13 @@ class Metrics:
 
     def reply(self, provider: str, tokens_in: int, tokens_out: int, cost: float, seconds: float) -> None:
         self.requests.labels(provider, "ok").inc()
+        self.usage(provider, tokens_in, tokens_out, cost)
+        self.latency.labels(provider).observe(seconds)
+
+    def usage(self, provider: str, tokens_in: int, tokens_out: int, cost: float) -> None:
         self.tokens.labels(provider, "in").inc(tokens_in)
         self.tokens.labels(provider, "out").inc(tokens_out)
         self.cost.labels(provider).inc(cost)
-        self.latency.labels(provider).observe(seconds)
 
     def failure(self, provider: str, code: str) -> None:
         self.requests.labels(provider, code).inc()

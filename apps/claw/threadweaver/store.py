@@ -71,8 +71,22 @@ END;
 CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
     UPDATE message_fts SET content = new.content WHERE rowid = new.seq;
 END;
+CREATE TABLE IF NOT EXISTS gateway_usage (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    client TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    tokens_in INTEGER NOT NULL DEFAULT 0,
+    tokens_out INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'complete',
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gateway_usage_client ON gateway_usage(client);
+CREATE INDEX IF NOT EXISTS gateway_usage_provider ON gateway_usage(provider);
 """
 # Columns added after the first release: (table, column, definition). A store made before them gets them on open.
+# Tables added later (gateway_usage) need nothing here: the schema above is CREATE ... IF NOT EXISTS, run on open.
 _ADDED_COLUMNS = (("threads", "tools", "INTEGER NOT NULL DEFAULT 1"),)
 
 
@@ -425,20 +439,73 @@ class ThreadStore:
         )
         return [SearchHit(*row) for row in rows]
 
-    def spend(self, *, thread_id: str | None = None, provider: str | None = None) -> float:
-        """Recorded cost in USD, over all messages or those of one thread and/or provider."""
-        sql, bindings = "SELECT coalesce(sum(cost_usd), 0) FROM messages WHERE 1", []
+    def spend(self, *, thread_id: str | None = None, provider: str | None = None, client: str | None = None) -> float:
+        """Recorded cost in USD: of one thread (its messages), of one gateway client (its requests), or else of
+        everything, threads and gateway together, optionally of one provider (what a provider cap counts)."""
         if thread_id is not None:
-            sql, bindings = sql + " AND thread_id = ?", [*bindings, thread_id]
-        if provider is not None:
-            sql, bindings = sql + " AND provider = ?", [*bindings, provider]
+            sql, bindings = "SELECT coalesce(sum(cost_usd), 0) FROM messages WHERE thread_id = ?", [thread_id]
+            if provider is not None:
+                sql, bindings = sql + " AND provider = ?", [*bindings, provider]
+            return float(self._rows(sql, bindings)[0][0])
+        if client is not None:
+            sql, bindings = "SELECT coalesce(sum(cost_usd), 0) FROM gateway_usage WHERE client = ?", [client]
+            if provider is not None:
+                sql, bindings = sql + " AND provider = ?", [*bindings, provider]
+            return float(self._rows(sql, bindings)[0][0])
+        where, bindings = ("WHERE provider = ?", [provider, provider]) if provider is not None else ("", [])
+        sql = (
+            f"SELECT coalesce((SELECT sum(cost_usd) FROM messages {where}), 0)"
+            f" + coalesce((SELECT sum(cost_usd) FROM gateway_usage {where}), 0)"
+        )
         return float(self._rows(sql, bindings)[0][0])
 
+    # -- the gateway's usage (no message text: only who used what, and what it cost) ------------------------
+
+    def record_gateway_usage(
+        self,
+        client: str,
+        provider: str,
+        model: str,
+        *,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
+        status: str = "complete",
+    ) -> None:
+        """One gateway request's usage (``status``: ``complete``, or ``partial`` when the stream ended early and
+        the tokens are an estimate); committed before it returns."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO gateway_usage (client, provider, model, tokens_in, tokens_out, cost_usd, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (client, provider, model, tokens_in, tokens_out, cost_usd, status, time.time()),
+            )
+
+    def gateway_usage(self) -> dict[str, dict[str, Any]]:
+        """Per client: cost, tokens and requests, in all and per provider."""
+        rows = self._rows(
+            "SELECT client, provider, sum(cost_usd), sum(tokens_in), sum(tokens_out), count(*) FROM gateway_usage "
+            "GROUP BY client, provider ORDER BY client, provider"
+        )
+        clients: dict[str, dict[str, Any]] = {}
+        for client, provider, cost, tin, tout, count in rows:
+            entry = clients.setdefault(
+                client, {"cost_usd": 0.0, "tokens_in": 0, "tokens_out": 0, "requests": 0, "providers": {}}
+            )
+            entry["providers"][provider] = {"cost_usd": cost, "tokens_in": tin, "tokens_out": tout, "requests": count}
+            for key, value in (("cost_usd", cost), ("tokens_in", tin), ("tokens_out", tout), ("requests", count)):
+                entry[key] += value
+        return clients
+
     def spend_summary(self) -> dict[str, Any]:
-        """Cost and tokens per provider and per thread."""
+        """Cost and tokens per provider (threads and gateway together; ``messages`` counts the threads' replies,
+        ``gateway_requests`` the gateway's) and per thread; the total includes the gateway's spend."""
         per_provider = self._rows(
-            "SELECT provider, sum(cost_usd), sum(tokens_in), sum(tokens_out), count(*) FROM messages "
-            "WHERE provider IS NOT NULL GROUP BY provider ORDER BY provider"
+            "SELECT provider, sum(cost_usd), sum(tokens_in), sum(tokens_out), sum(message), sum(request) FROM ("
+            "SELECT provider, cost_usd, tokens_in, tokens_out, 1 AS message, 0 AS request FROM messages "
+            "WHERE provider IS NOT NULL UNION ALL "
+            "SELECT provider, cost_usd, tokens_in, tokens_out, 0, 1 FROM gateway_usage"
+            ") GROUP BY provider ORDER BY provider"
         )
         per_thread = self._rows(
             "SELECT thread_id, sum(cost_usd), sum(tokens_in), sum(tokens_out) FROM messages GROUP BY thread_id"
@@ -446,8 +513,14 @@ class ThreadStore:
         return {
             "total_usd": self.spend(),
             "providers": {
-                name: {"cost_usd": cost, "tokens_in": tin, "tokens_out": tout, "messages": count}
-                for name, cost, tin, tout, count in per_provider
+                name: {
+                    "cost_usd": cost,
+                    "tokens_in": tin,
+                    "tokens_out": tout,
+                    "messages": count,
+                    "gateway_requests": gw,
+                }
+                for name, cost, tin, tout, count, gw in per_provider
             },
             "threads": {
                 tid: {"cost_usd": cost, "tokens_in": tin, "tokens_out": tout} for tid, cost, tin, tout in per_thread

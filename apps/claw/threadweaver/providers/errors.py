@@ -77,6 +77,16 @@ class ProviderBadRequest(ProviderError):
 FALLBACK_ON = (ProviderUnreachable, ProviderDown)
 
 
+def http_status(err: ProviderError) -> int:
+    """The status ThreadWeaver answers a provider failure with: 429 rate limit, 400 rejected, 502 otherwise
+    (unreachable, down, refusing our key: the fault is between ThreadWeaver and the provider)."""
+    if isinstance(err, ProviderRateLimited):
+        return 429
+    if isinstance(err, ProviderBadRequest):
+        return 400
+    return 502
+
+
 def provider_message(body: bytes | str | Any) -> str | None:
     """The error text in a provider's JSON error body, or None."""
     if isinstance(body, (bytes, str)):

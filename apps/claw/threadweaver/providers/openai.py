@@ -1,4 +1,9 @@
-"""OpenAI chat completions (``POST /chat/completions``), JSON and SSE; the base of the OpenAI-like adapters."""
+"""OpenAI chat completions (``POST /chat/completions``), JSON and SSE; the base of the OpenAI-like adapters.
+
+The module-level helpers are OpenAI's wire format in both directions (message model → wire, wire → message
+model); the adapters use them to talk to OpenAI-like services and the gateway (:mod:`..gateway`) uses the same
+ones to serve OpenAI's API, so the format is written down once.
+"""
 
 from __future__ import annotations
 
@@ -52,6 +57,56 @@ def usage_of(data: dict[str, Any] | None) -> Usage | None:
     return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
 
 
+def wire_usage(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+    }
+
+
+def calls_of(wire: list[dict[str, Any]] | None) -> list[ToolCall]:
+    """``tool_calls`` of a wire message as tool calls (arguments: a JSON string on the wire, a dict here)."""
+    return [
+        ToolCall(
+            call.get("id") or f"call_{n}",
+            call["function"]["name"],
+            arguments_dict(call["function"].get("arguments")),
+        )
+        for n, call in enumerate(wire or [])
+    ]
+
+
+def text_of(content: str | list[dict[str, Any]] | None) -> str:
+    """A wire message's content: a string, or text parts (joined with newlines); other parts are not text."""
+    if isinstance(content, list):
+        return "\n".join(part.get("text") or "" for part in content if part.get("type") == "text")
+    return content or ""
+
+
+def message_of(wire: dict[str, Any]) -> Message:
+    """A wire message (``system``, ``developer``, ``user``, ``assistant``, ``tool``) in the message model.
+
+    ``developer`` is OpenAI's newer name for system instructions (sent for reasoning models): a system message.
+    """
+    role = "system" if wire["role"] == "developer" else wire["role"]
+    content = text_of(wire.get("content"))
+    if role == "tool":
+        return Message("tool", content, tool_call_id=wire.get("tool_call_id"), name=wire.get("name"))
+    calls = calls_of(wire.get("tool_calls")) if role == "assistant" else []
+    return Message(role, content, tool_calls=calls)
+
+
+def tool_specs_of(wire: list[dict[str, Any]] | None) -> list[ToolSpec]:
+    """``tools`` of a request (function tools) as tool specs; the inverse of :func:`function_tools`."""
+    specs = []
+    for tool in wire or []:
+        function = tool["function"]
+        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        specs.append(ToolSpec(function["name"], function.get("description") or "", parameters))
+    return specs
+
+
 class OpenAIProvider(HttpProvider):
     kind = "openai"
     path = "/chat/completions"
@@ -68,13 +123,7 @@ class OpenAIProvider(HttpProvider):
             "messages": [self.wire_message(message) for message in request.messages],
         }
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in request.tools
-            ]
+            body["tools"] = function_tools(request.tools)
         if request.max_output_tokens:
             body[self.max_tokens_field] = request.max_output_tokens
         if request.temperature is not None:
@@ -91,17 +140,9 @@ class OpenAIProvider(HttpProvider):
             message = choice["message"]
         except (KeyError, IndexError, TypeError):
             raise ProviderDown(self.name, "its answer has no choices[0].message") from None
-        calls = [
-            ToolCall(
-                call.get("id") or f"call_{n}",
-                call["function"]["name"],
-                arguments_dict(call["function"].get("arguments")),
-            )
-            for n, call in enumerate(message.get("tool_calls") or [])
-        ]
         return Result(
             text=message.get("content") or "",
-            tool_calls=calls,
+            tool_calls=calls_of(message.get("tool_calls")),
             usage=usage_of(data.get("usage")) or Usage(),
             finish_reason=normalize_finish(choice.get("finish_reason")),
             model=data.get("model"),

@@ -1,0 +1,481 @@
+"""An OpenAI-compatible face for OpenClaw's agents (``/v1/chat/completions``, ``/v1/models``), with spend caps.
+
+OpenClaw has no spend caps; its cloud providers (``api: "openai-completions"``) point at this gateway instead of
+at the cloud. Each client (an agent) has a bearer key, an optional cap in USD and the providers it may use. A
+request names ``provider/model`` (``openai/gpt-4o-mini``, ``claude/claude-sonnet-4-5``, ``crush/gemma3-270m``):
+the ThreadWeaver provider and its model. The OpenAI body is translated to the provider-neutral model
+(:mod:`.providers.model`, with the OpenAI adapter's own wire helpers), sent through that provider's adapter (so
+an agent can use Anthropic through OpenAI's API), and the answer translated back: JSON, or SSE chunks in OpenAI's
+format ending with ``data: [DONE]``.
+
+Order of checks, all before anything is sent: the key (401), the body (400, naming the field), the model (404
+``model_not_found``), the client's providers (403), then the client's cap and the provider's cap (402; the
+provider cap counts threads and gateway together). Usage and cost are recorded per request in the store's
+``gateway_usage`` table (no message text). A stream cut short (the client went away, the provider failed
+mid-way) is recorded with estimated tokens and status ``partial``, so aborting streams does not dodge a cap.
+
+402, not OpenAI's 429 ``insufficient_quota``: the rest of ThreadWeaver answers a reached cap with 402 (a money
+limit: waiting does not help); and a 429 would make OpenAI clients (OpenClaw included) retry with back-off, which
+only repeats the refusal. The body is still OpenAI's, with ``type: insufficient_quota``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from fastapi import APIRouter, FastAPI
+from fastapi import Request as HttpRequest
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from claw.threadweaver.console import Console
+from claw.threadweaver.governance import SpendCapReached, estimate_tokens
+from claw.threadweaver.providers.errors import ProviderError, ProviderRateLimited, http_status
+from claw.threadweaver.providers.model import Chunk, Message, Request, Result, ToolCall, Usage
+from claw.threadweaver.providers.openai import message_of, tool_specs_of, wire_message, wire_usage
+from claw.threadweaver.router import Route
+
+CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 402: "insufficient_quota"}
+_TYPES.update({403: "permission_error", 404: "invalid_request_error", 429: "rate_limit_error"})
+
+
+class GatewayError(Exception):
+    """An error answered in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.param = param
+        self.headers: dict[str, str] = {}
+        super().__init__(message)
+
+    @property
+    def type(self) -> str:
+        return _TYPES.get(self.status, "server_error")
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": str(self), "type": self.type, "param": self.param, "code": self.code}}
+
+
+def error_response(request: HttpRequest, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+def not_found(model_id: str, hint: str) -> GatewayError:
+    return GatewayError(404, f"the model '{model_id}' does not exist; {hint}", "model_not_found", "model")
+
+
+def from_cap(err: SpendCapReached) -> GatewayError:
+    return GatewayError(402, str(err), err.code)
+
+
+def from_provider(err: ProviderError) -> GatewayError:
+    error = GatewayError(http_status(err), str(err), err.code)
+    if isinstance(err, ProviderRateLimited) and err.retry_after:
+        error.headers["retry-after"] = f"{err.retry_after:g}"
+    return error
+
+
+# -- clients -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    key: str
+    cap_usd: float | None = None
+    providers: frozenset[str] | None = None  # None: every configured provider
+
+    def allows(self, provider: str) -> bool:
+        return self.providers is None or provider in self.providers
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+# -- the request body ----------------------------------------------------------------------------------------
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI's fields the gateway does not use are ignored
+
+
+class WireFunctionCall(_Wire):
+    name: str
+    arguments: Any = ""
+
+
+class WireToolCall(_Wire):
+    id: str
+    type: str = "function"
+    function: WireFunctionCall
+
+
+class WireMessage(_Wire):
+    role: str
+    content: Any = None
+    tool_calls: list[WireToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, role: str) -> str:
+        if role not in CHAT_ROLES:
+            raise ValueError(f"role {role!r} is not one of {', '.join(CHAT_ROLES)}")
+        return role
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, content: Any) -> Any:
+        if content is None or isinstance(content, str):
+            return content
+        if not isinstance(content, list):
+            raise ValueError("content must be a string or a list of content parts")
+        for n, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise ValueError(f"content part {n} ({kind}): the gateway passes text parts only")
+        return content
+
+    @model_validator(mode="after")
+    def _tool_result(self) -> WireMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        return self
+
+
+class WireFunction(_Wire):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class WireTool(_Wire):
+    type: str = "function"
+    function: WireFunction
+
+    @field_validator("type")
+    @classmethod
+    def _function(cls, kind: str) -> str:
+        if kind != "function":
+            raise ValueError(f"tool type {kind!r}: only function tools are supported")
+        return kind
+
+
+class StreamOptions(_Wire):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Wire):
+    model: str = Field(min_length=1)
+    messages: list[WireMessage] = Field(min_length=1)
+    tools: list[WireTool] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, gt=0)
+    max_completion_tokens: int | None = Field(None, gt=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+    n: int | None = Field(None, ge=1, le=1)
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def to_request(self, model: str) -> Request:
+        """The provider-neutral request for ``model`` (the provider's own name for it)."""
+        return Request(
+            model,
+            [message_of(m.model_dump(exclude_none=True)) for m in self.messages],
+            tools=tool_specs_of([t.model_dump(exclude_none=True) for t in self.tools or []]),
+            max_output_tokens=self.max_completion_tokens or self.max_tokens,
+            temperature=self.temperature,
+        )
+
+
+def _param(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as OpenAI names parameters: ``messages[0].content``."""
+    param = ""
+    for part in loc:
+        param += f"[{part}]" if isinstance(part, int) else (f".{part}" if param else str(part))
+    return param
+
+
+def parse_body(raw: bytes) -> ChatCompletionRequest:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise GatewayError(400, "the body is not JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise GatewayError(400, "the body must be a JSON object", "invalid_json")
+    try:
+        return ChatCompletionRequest.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        param = _param(first["loc"])
+        missing = first["type"] == "missing"
+        message = f"missing required parameter: '{param}'" if missing else f"invalid '{param}': {first['msg']}"
+        raise GatewayError(400, message, "missing_required_parameter" if missing else "invalid_value", param) from None
+
+
+# -- the answer -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Completion:
+    """One answer's identity, shared by its JSON body or by all its stream chunks."""
+
+    model: str  # the id the client asked for (provider/model)
+    id: str = ""
+    created: int = 0
+
+    def __post_init__(self) -> None:
+        self.id = self.id or f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = self.created or int(time.time())
+
+    def _head(self, kind: str) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
+
+    def body(self, result: Result) -> dict[str, Any]:
+        message = wire_message(Message("assistant", result.text, tool_calls=result.tool_calls))
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish(result)}
+        return {**self._head("chat.completion"), "choices": [choice], "usage": wire_usage(result.usage)}
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None, usage: bool = False) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        chunk = {**self._head("chat.completion.chunk"), "choices": [choice]}
+        if usage:
+            chunk["usage"] = None  # OpenAI: null in every chunk but the last when include_usage is asked
+        return chunk
+
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        return {**self._head("chat.completion.chunk"), "choices": [], "usage": wire_usage(usage)}
+
+
+def finish(result: Result | Chunk) -> str:
+    return str(result.finish_reason or ("tool_calls" if result.tool_calls else "stop"))
+
+
+def call_deltas(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """The assembled tool calls as stream deltas, one whole call each (``index``, id, name, JSON arguments)."""
+    wire = wire_message(Message("assistant", tool_calls=calls)).get("tool_calls") or []
+    return [{"tool_calls": [{"index": n, **call}]} for n, call in enumerate(wire)]
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+# -- the gateway --------------------------------------------------------------------------------------------
+
+
+class Gateway:
+    """Clients, their caps and their usage, in front of the console's providers, prices and caps."""
+
+    def __init__(self, console: Console, clients: Iterable[Client] = ()) -> None:
+        self.router = console.router
+        self.governance = console.governance
+        self.metrics = console.metrics
+        self.store = console.store
+        self.clients = {client.name: client for client in clients}
+        self._keys = [(_digest(client.key), client) for client in self.clients.values()]
+
+    def authenticate(self, header: str | None) -> Client:
+        scheme, _, key = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise GatewayError(401, "no API key: send Authorization: Bearer <key>", "missing_api_key")
+        presented = _digest(key.strip())
+        found: Client | None = None
+        for digest, client in self._keys:  # every key compared, in constant time: no early exit
+            if hmac.compare_digest(digest, presented):
+                found = client
+        if found is None:
+            raise GatewayError(401, "incorrect API key", "invalid_api_key")
+        return found
+
+    def models(self, client: Client) -> list[dict[str, Any]]:
+        """The models the client may name: each allowed provider's configured models."""
+        return [
+            {"id": f"{name}/{model}", "object": "model", "created": 0, "owned_by": name}
+            for name in sorted(self.router.providers)
+            if client.allows(name)
+            for model in self.router.models.get(name, [])
+        ]
+
+    def resolve(self, client: Client, model_id: str) -> Route:
+        """``provider/model`` as a route: 404 unknown, 403 not for this client. A provider listing no models
+        takes any model name (as the console does); one listing models takes those only."""
+        provider, _, model = model_id.partition("/")
+        if provider not in self.router.providers or not model:
+            raise not_found(model_id, "name one as provider/model")
+        if not client.allows(provider):
+            self.metrics.gateway_request(client.name, provider, "forbidden")
+            message = f"client {client.name} may not use provider {provider}"
+            raise GatewayError(403, message, "provider_not_allowed", "model")
+        listed = self.router.models.get(provider, [])
+        if listed and model not in listed:
+            raise not_found(model_id, f"{provider} offers {', '.join(listed)}")
+        return Route(provider, model)
+
+    def check(self, client: Client, route: Route) -> None:
+        """The client's cap and the provider's cap, before anything is sent."""
+        try:
+            self.governance.check_client(client.name, client.cap_usd)
+            self.governance.check_provider(route.provider)
+        except SpendCapReached as err:
+            self.metrics.refused.labels("spend_cap").inc()
+            self.metrics.gateway_request(client.name, route.provider, err.code)
+            raise from_cap(err) from None
+
+    def failed(self, client: Client, route: Route, err: ProviderError) -> GatewayError:
+        self.metrics.failure(route.provider, err.code)
+        self.metrics.gateway_request(client.name, route.provider, err.code)
+        return from_provider(err)
+
+    def record(self, client: Client, route: Route, usage: Usage, started: float) -> None:
+        """A whole answer: its usage and cost stored and counted."""
+        cost = self._store_usage(client, route, usage, "complete")
+        self.metrics.reply(route.provider, usage.input_tokens, usage.output_tokens, cost, time.monotonic() - started)
+        self.metrics.gateway_request(client.name, route.provider, "ok", cost)
+
+    def record_partial(self, client: Client, route: Route, request: Request, text: str, outcome: str | None) -> None:
+        """A stream cut short: tokens estimated (≈len/4), so the spend counts towards the caps all the same."""
+        usage = Usage(sum(map(estimate_tokens, request.messages)), len(text) // 4)
+        cost = self._store_usage(client, route, usage, "partial")
+        self.metrics.usage(route.provider, usage.input_tokens, usage.output_tokens, cost)
+        if outcome is not None:
+            self.metrics.gateway_request(client.name, route.provider, outcome, cost)
+
+    def _store_usage(self, client: Client, route: Route, usage: Usage, status: str) -> float:
+        cost = self.governance.cost(route.provider, route.model, usage)
+        self.store.record_gateway_usage(
+            client.name, route.provider, route.model, tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens, cost_usd=cost, status=status,
+        )  # fmt: skip
+        return cost
+
+    async def complete(self, client: Client, route: Route, request: Request) -> Result:
+        started = time.monotonic()
+        try:
+            result = await self.router.providers[route.provider].complete(request)
+        except ProviderError as err:
+            raise self.failed(client, route, err) from None
+        self.record(client, route, result.usage, started)
+        return result
+
+    async def stream(self, client: Client, route: Route, request: Request) -> AsyncGenerator[Chunk, None]:
+        """The provider's chunks; the first is awaited before this returns, so a provider that fails at once is
+        answered with an HTTP status, not a broken stream."""
+        started = time.monotonic()
+        chunks = cast(AsyncGenerator[Chunk, None], self.router.providers[route.provider].stream(request))
+        try:
+            first = await anext(chunks, Chunk(done=True, usage=Usage()))
+        except ProviderError as err:
+            raise self.failed(client, route, err) from None
+        return self._rest(client, route, request, _Stream(chunks, first, started))
+
+    async def _rest(
+        self, client: Client, route: Route, request: Request, stream: _Stream
+    ) -> AsyncGenerator[Chunk, None]:
+        text, done, outcome = "", False, "partial"
+        try:
+            chunk: Chunk | None = stream.first
+            while chunk is not None:
+                text += chunk.text
+                if chunk.done:
+                    done = True
+                    self.record(client, route, chunk.usage or Usage(), stream.started)
+                yield chunk
+                chunk = None if done else await anext(stream.chunks, None)
+        except ProviderError as err:
+            self.failed(client, route, err)
+            outcome = None  # counted as the failure
+            raise
+        finally:
+            if not done:  # recorded before any await: a cancelled task may not get past the next one
+                self.record_partial(client, route, request, text, outcome)
+            await stream.chunks.aclose()
+
+
+@dataclass
+class _Stream:
+    chunks: AsyncGenerator[Chunk, None]
+    first: Chunk
+    started: float
+
+
+async def _events(
+    completion: Completion, chunks: AsyncGenerator[Chunk, None], include_usage: bool
+) -> AsyncIterator[str]:
+    try:
+        yield sse(completion.chunk({"role": "assistant", "content": ""}, usage=include_usage))
+        async for chunk in chunks:
+            if chunk.text:
+                yield sse(completion.chunk({"content": chunk.text}, usage=include_usage))
+            if chunk.done:
+                for delta in call_deltas(chunk.tool_calls):
+                    yield sse(completion.chunk(delta, usage=include_usage))
+                yield sse(completion.chunk({}, finish(chunk), usage=include_usage))
+                if include_usage:
+                    yield sse(completion.usage_chunk(chunk.usage or Usage()))
+    except ProviderError as err:  # mid-stream: the status is sent already; OpenAI sends an error event
+        yield sse(from_provider(err).body())
+        return
+    finally:
+        await chunks.aclose()  # a client that went away: the usage so far is recorded (see Gateway._rest)
+    yield sse("[DONE]")
+
+
+# -- the HTTP face ----------------------------------------------------------------------------------------
+
+
+def api(gateway: Gateway) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["gateway"])
+
+    @router.get("/models")
+    async def models(request: HttpRequest) -> dict[str, Any]:
+        client = gateway.authenticate(request.headers.get("authorization"))
+        return {"object": "list", "data": gateway.models(client)}
+
+    @router.get("/models/{model_id:path}")
+    async def model(model_id: str, request: HttpRequest) -> dict[str, Any]:
+        client = gateway.authenticate(request.headers.get("authorization"))
+        for entry in gateway.models(client):
+            if entry["id"] == model_id:
+                return entry
+        raise not_found(model_id, "GET /v1/models lists the models this key may use")
+
+    @router.post("/chat/completions", response_model=None)
+    async def chat_completions(request: HttpRequest) -> JSONResponse | StreamingResponse:
+        client = gateway.authenticate(request.headers.get("authorization"))
+        body = parse_body(await request.body())
+        route = gateway.resolve(client, body.model)
+        gateway.check(client, route)
+        completion = Completion(body.model)
+        provider_request = body.to_request(route.model)
+        if not body.stream:
+            return JSONResponse(completion.body(await gateway.complete(client, route, provider_request)))
+        chunks = await gateway.stream(client, route, provider_request)
+        return StreamingResponse(
+            _events(completion, chunks, body.include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return router
+
+
+def install(app: FastAPI, gateway: Gateway) -> None:
+    """Mount the gateway under ``/v1``; its errors are answered in OpenAI's shape, not ThreadWeaver's."""
+    app.include_router(api(gateway))
+    app.add_exception_handler(GatewayError, error_response)
