@@ -22,7 +22,7 @@ are repeated against that engine too (fewer requests; a real model's own varianc
 
 Targets (informational, PASS/MISS): added latency p50 <= 1 ms and p99 <= 5 ms, time to first token overhead
 <= 2 ms, paced streaming >= 0.98x direct, search p50 <= 20 ms at 100,000 messages, idle RSS <= 100 MiB. The exit
-status is non-zero only when a measurement could not run. The default run takes about 2 minutes on 2 cores;
+status is non-zero only when a measurement could not run. The default run takes 1 to 2 minutes on 2 cores;
 timings on a loaded machine are noisy (the load average is printed with them).
 
 Run: .venv/bin/python benchmarks/perf/threadweaver.py [--requests 300] [--messages 100000] [--quick] [--json PATH]
@@ -185,6 +185,17 @@ class Backend:
     paced_model: str | None  # for the paced stream; None: no paced stream (a real engine paces itself)
     requests: int
     stream_chunks: int
+    warmup: int = WARMUP  # untimed request pairs first
+    turns: int = TURNS_PER_THREAD  # turns per conversation (1: every request is a first turn, as sent directly)
+    reply_tokens: int = 64  # max_tokens of the non-streamed replies
+    fixed_reply: bool = True  # the engine always answers the same text (checked)
+    extra_body: dict[str, Any] = field(default_factory=dict)  # in both paths' engine requests
+
+    def body(self, model: str, max_tokens: int, *, stream: bool = False) -> dict[str, Any]:
+        """The request the engine gets directly: what ThreadWeaver sends on a conversation's first turn."""
+        messages = [{"role": "user", "content": prompt()}]
+        body = {**self.extra_body, "model": model, "messages": messages, "max_tokens": max_tokens}
+        return {**body, "stream": True} if stream else body
 
 
 # --- text for the search ------------------------------------------------------------------------------------
@@ -300,7 +311,7 @@ def fake_engine(rate: float) -> Iterator[str]:
         stop(process)
 
 
-def write_config(tmp: Path, port: int, providers: dict[str, str]) -> tuple[Path, str]:
+def write_config(tmp: Path, port: int, backends: list[Backend]) -> tuple[Path, str]:
     """ThreadWeaver's config, store key file (0600) and password file in ``tmp``; returns (config, key)."""
     key = secrets.token_hex(32)
     key_file = tmp / "store.key"
@@ -313,8 +324,8 @@ def write_config(tmp: Path, port: int, providers: dict[str, str]) -> tuple[Path,
         "password_file": str(tmp / "password"),
         "store": {"path": str(tmp / "threads.db"), "key_file": str(key_file), "key_env": KEY_ENV},
         "providers": {
-            name: {"kind": "crush", "engine": "llamacpp", "base_url": url, "timeout_s": 600}
-            for name, url in providers.items()
+            b.provider: {"kind": "crush", "engine": "llamacpp", "base_url": b.base_url, "extra_body": b.extra_body}
+            for b in backends
         },
     }
     path = tmp / "config.yml"
@@ -330,9 +341,9 @@ def answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def threadweaver(tmp: Path, providers: dict[str, str]) -> Iterator[Served]:
+def threadweaver(tmp: Path, backends: list[Backend]) -> Iterator[Served]:
     port = free_port()
-    config, key = write_config(tmp, port, providers)
+    config, key = write_config(tmp, port, backends)
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     log = tmp / "threadweaver.log"
     with log.open("w") as stream:
@@ -387,9 +398,9 @@ class Session:
         return cpu_seconds(self.pid) * 1000
 
     def thread(self, backend: Backend, model: str, max_tokens: int) -> str:
-        """A conversation with room for another turn; a new one every TURNS_PER_THREAD turns."""
+        """A conversation with room for another turn; a new one every ``backend.turns`` turns."""
         ids = self._threads.setdefault((backend.provider, model, max_tokens), [])
-        if not ids or self._turns[ids[-1]] >= TURNS_PER_THREAD:
+        if not ids or self._turns[ids[-1]] >= backend.turns:
             body = {"provider": backend.provider, "model": model, "max_output_tokens": max_tokens}
             response = self.client.post(f"{self.tw}/threads", json=body, headers=self.auth)
             check(response, 201, "POST /threads")
@@ -399,13 +410,13 @@ class Session:
         return ids[-1]
 
     def direct_complete(self, backend: Backend) -> str:
-        body = {"model": backend.model, "messages": [{"role": "user", "content": prompt()}], "max_tokens": 64}
+        body = backend.body(backend.model, backend.reply_tokens)
         response = self.client.post(f"{backend.base_url}/chat/completions", json=body)
         check(response, 200, "the engine")
         return response.json()["choices"][0]["message"]["content"]
 
     def tw_complete(self, backend: Backend) -> str:
-        thread = self.thread(backend, backend.model, 64)
+        thread = self.thread(backend, backend.model, backend.reply_tokens)
         response = self.client.post(
             f"{self.tw}/threads/{thread}/messages", json={"content": prompt()}, headers=self.auth
         )
@@ -413,12 +424,7 @@ class Session:
         return response.json()["reply"]["content"]
 
     def direct_stream(self, backend: Backend, model: str, chunks: int) -> StreamTiming:
-        body = {
-            "model": model,
-            "messages": [{"role": "user", "content": prompt()}],
-            "max_tokens": chunks,
-            "stream": True,
-        }
+        body = backend.body(model, chunks, stream=True)
         start = time.perf_counter()
         with self.client.stream("POST", f"{backend.base_url}/chat/completions", json=body) as response:
             check(response, 200, "the engine (stream)")
@@ -494,17 +500,19 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def alternate(count: int, direct: Callable[[], Any], through: Callable[[], Any]) -> tuple[list[Any], list[Any]]:
-    """``count`` results of each, after WARMUP untimed pairs; the order flips every pair."""
+def alternate(
+    count: int, warmup: int, direct: Callable[[], Any], through: Callable[[], Any]
+) -> tuple[list[Any], list[Any]]:
+    """``count`` results of each, after ``warmup`` untimed pairs; the order flips every pair."""
     a: list[Any] = []
     b: list[Any] = []
-    for n in range(WARMUP + count):
+    for n in range(warmup + count):
         if n % 2:
             first, second = direct(), through()
         else:
             second = through()
             first = direct()
-        if n >= WARMUP:
+        if n >= warmup:
             a.append(first)
             b.append(second)
     return a, b
@@ -514,12 +522,13 @@ def measure_complete(session: Session, backend: Backend) -> dict[str, Any]:
     cpu = session.cpu_ms()
     direct, through = alternate(
         backend.requests,
+        backend.warmup,
         lambda: timed(lambda: session.direct_complete(backend)),
         lambda: timed(lambda: session.tw_complete(backend)),
     )
-    if {text for _, text in direct} != {text for _, text in through}:
+    if backend.fixed_reply and {text for _, text in direct} != {text for _, text in through}:
         raise BenchError(f"{backend.label}: ThreadWeaver's replies differ from the engine's")
-    cpu = (session.cpu_ms() - cpu) / (WARMUP + backend.requests)
+    cpu = (session.cpu_ms() - cpu) / (backend.warmup + backend.requests)
     d, t = summary_ms([s for s, _ in direct]), summary_ms([s for s, _ in through])
     return {
         "direct": d,
@@ -535,6 +544,7 @@ def measure_ttft(session: Session, backend: Backend) -> dict[str, Any]:
     cpu = session.cpu_ms()
     direct, through = alternate(
         backend.requests,
+        backend.warmup,
         lambda: session.direct_stream(backend, backend.model, chunks),
         lambda: session.tw_stream(backend, backend.model, chunks),
     )
@@ -545,7 +555,7 @@ def measure_ttft(session: Session, backend: Backend) -> dict[str, Any]:
         "threadweaver": t,
         "overhead_p50_ms": t["p50_ms"] - d["p50_ms"],
         "overhead_p99_ms": t["p99_ms"] - d["p99_ms"],
-        "threadweaver_cpu_ms_per_request": (session.cpu_ms() - cpu) / (WARMUP + backend.requests),
+        "threadweaver_cpu_ms_per_request": (session.cpu_ms() - cpu) / (backend.warmup + backend.requests),
     }
 
 
@@ -580,6 +590,7 @@ def measure_rate(session: Session, backend: Backend, model: str, chunks: int, ru
 def measure_backend(session: Session, backend: Backend, sizes: Sizes) -> dict[str, Any]:
     result: dict[str, Any] = {
         "label": backend.label,
+        "warmup": backend.warmup,
         "complete": measure_complete(session, backend),
         "ttft": measure_ttft(session, backend),
     }
@@ -643,8 +654,24 @@ def measure_search(session: Session, served: Served, corpus: Corpus, count: int)
 
 def backends(engine_url: str, sizes: Sizes, engine: str | None, engine_model: str) -> list[Backend]:
     found = [Backend("fake engine", "fake", engine_url, "bench", "paced", sizes.requests, sizes.stream_chunks)]
+    # A real model: greedy, every request a first turn (the same prompt both ways), short replies, a few warm-ups.
     if engine:
-        found.append(Backend("--engine", "engine", engine.rstrip("/"), engine_model, None, sizes.engine_requests, 64))
+        found.append(
+            Backend(
+                f"--engine {engine}",
+                "engine",
+                engine.rstrip("/"),
+                engine_model,
+                None,
+                sizes.engine_requests,
+                64,
+                warmup=2,
+                turns=1,
+                reply_tokens=SHORT_REPLY_CHUNKS,
+                fixed_reply=False,
+                extra_body={"temperature": 0},
+            )
+        )
     return found
 
 
@@ -661,7 +688,7 @@ def run(sizes: Sizes, engine: str | None, engine_model: str) -> dict[str, Any]:
         with fake_engine(sizes.stream_rate) as engine_url:
             chosen = backends(engine_url, sizes, engine, engine_model)
             with (
-                threadweaver(tmp, {b.provider: b.base_url for b in chosen}) as served,
+                threadweaver(tmp, chosen) as served,
                 httpx.Client(timeout=600, trust_env=False) as client,
             ):
                 session = Session(client, served)
@@ -730,7 +757,7 @@ def row_line(label: str, direct: str, through: str, added: str, mark: str = "") 
 def print_backend(report: dict[str, Any], name: str, row: dict[str, Any]) -> None:
     main = name == "fake"
     complete, ttft = row["complete"], row["ttft"]
-    print(f"{row['label']} ({complete['direct']['n']} requests per path, after {WARMUP} warm-up pairs):")
+    print(f"{row['label']} ({complete['direct']['n']} requests per path, after {row['warmup']} warm-up pairs):")
     row_line("", "direct", "ThreadWeaver", "added")
     for q in ("p50", "p99"):
         key = f"{q}_ms"
@@ -797,6 +824,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-rate", type=float, help=f"paced stream, chunks/s (default {Sizes.stream_rate:g})")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds; for tests)")
     parser.add_argument("--engine", help="also measure against this OpenAI-compatible engine (base URL ending in /v1)")
+    parser.add_argument(
+        "--engine-requests",
+        type=int,
+        help=f"timed requests per path against --engine (default {Sizes.engine_requests})",
+    )
     parser.add_argument("--engine-model", default="gemma3-270m", help="model name for --engine (default gemma3-270m)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results to PATH as JSON")
     args = parser.parse_args(argv)
@@ -807,10 +839,13 @@ def main(argv: list[str] | None = None) -> int:
         "queries": args.queries,
         "stream_chunks": args.stream_chunks,
         "stream_rate": args.stream_rate,
+        "engine_requests": args.engine_requests,
     }
     sizes = dataclasses.replace(sizes, **{k: v for k, v in chosen.items() if v is not None})
-    if min(sizes.requests, sizes.messages, sizes.queries, sizes.stream_chunks) < 2 or sizes.stream_rate <= 0:
-        parser.error("--requests, --messages, --queries and --stream-chunks must be at least 2, --stream-rate > 0")
+    if min(sizes.requests, sizes.messages, sizes.queries, sizes.stream_chunks, sizes.engine_requests) < 2:
+        parser.error("--requests, --messages, --queries, --stream-chunks and --engine-requests must be at least 2")
+    if sizes.stream_rate <= 0:
+        parser.error("--stream-rate must be above 0")
     started = time.perf_counter()
     try:
         report = run(sizes, args.engine, args.engine_model)
