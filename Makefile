@@ -10,10 +10,10 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference bench-mcp bench-exporters lock constraints
+.PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 venv: ## Controller venv with the pinned tools (idempotent)
 	@tools/bootstrap.sh
@@ -46,6 +46,9 @@ bench-mcp: venv ## Benchmark: MCP tool latency (in-process, loopback HTTP), cold
 
 bench-exporters: venv ## Benchmark: exporter scrape latency and memory
 	python benchmarks/perf/exporters.py
+
+bench-threadweaver: venv ## Benchmark: ThreadWeaver's added latency, streaming, search at 100k messages, memory
+	python benchmarks/perf/threadweaver.py
 
 lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/files/runtime-requirements.txt)
 	python tools/lock_runtime.py

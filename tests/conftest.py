@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +43,42 @@ def run_playbook(tmp_path: Path):
         return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
     return run
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def led_socket() -> Iterator[Path]:
+    """A real LED daemon (simulated backend) on its own event loop in a thread, so sync clients can call it."""
+    from claw.leds.backends import SimulatedBackend
+    from claw.leds.daemon import LedDaemon, LedService
+    from claw.leds.state import LedState
+
+    directory = Path(tempfile.mkdtemp(prefix="leds-", dir="/tmp"))  # short: unix socket paths are limited
+    backend = SimulatedBackend()
+    daemon = LedDaemon(LedService(LedState(), backend.name), backend, directory / "leds.sock")
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(daemon.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(5), "LED daemon did not start"
+    yield daemon.socket_path
+    asyncio.run_coroutine_threadsafe(daemon.stop(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
 import platform
 import shutil
@@ -40,12 +39,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
+# perfutil sits beside this file: imported while this folder is still on the path.
+from perfutil import BenchError, free_port, rss, summary_ms, wait_until  # noqa: E402
+
 # This file is named like the SDK it measures: keep its folder off the path so `import mcp` finds the SDK.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
@@ -99,50 +101,7 @@ server.serve_forever()
 """
 
 
-class BenchError(RuntimeError):
-    """A measurement could not run; the message says which and why."""
-
-
 # --- helpers ------------------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
-def summary_ms(seconds: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
-    return {"p50_ms": statistics.median(ms), "p99_ms": percentile(ms, 99), "max_ms": max(ms), "n": len(ms)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def proc_status_kib(pid: int, key: str) -> int:
-    """A ``kB`` line of /proc/PID/status (VmRSS, VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise BenchError(f"/proc/{pid}/status has no {key}")
-
-
-def wait_until(
-    ready: Callable[[], bool], process: subprocess.Popen[Any], what: str, log: Path, timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"{what} exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError):
-            if ready():
-                return
-        time.sleep(0.05)
-    raise BenchError(f"{what} was not ready within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
 
 
 def http_ok(url: str) -> bool:
@@ -372,10 +331,6 @@ def spawn_time(code: str, runs: int) -> float:
 
 
 # --- memory -------------------------------------------------------------------------------------------------
-
-
-def rss(pid: int) -> dict[str, float]:
-    return {"rss_mib": proc_status_kib(pid, "VmRSS") / 1024, "peak_mib": proc_status_kib(pid, "VmHWM") / 1024}
 
 
 async def warm_up(served: Served, names: list[str]) -> None:

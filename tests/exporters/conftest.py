@@ -52,17 +52,6 @@ def fake_engine() -> Iterator[Callable[[Routes], str]]:
         server.server_close()
 
 
-@pytest.fixture
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 # Real response shapes (Ollama /api/ps and /api/version; llama-server /health and /v1/models), served by
 # the fixtures below so test modules need not import this conftest.
 OLLAMA_VERSION = {"version": "0.12.6"}

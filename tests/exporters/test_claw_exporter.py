@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import select
@@ -11,10 +10,7 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import claw
@@ -33,10 +29,7 @@ from claw.exporters.claw import (
     monthly_cost,
 )
 from claw.exporters.crush import CrushCollector
-from claw.leds.backends import SimulatedBackend
 from claw.leds.client import LedClient
-from claw.leds.daemon import LedDaemon, LedService
-from claw.leds.state import LedState
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
@@ -82,32 +75,6 @@ class FakeSystemctl:
 def pi5_root() -> Path:
     assert PI5_ROOT.is_dir()
     return PI5_ROOT
-
-
-@pytest.fixture
-def led_socket() -> Iterator[Path]:
-    """A real LED daemon (simulated backend) on its own event loop in a thread, so sync clients can call it."""
-    directory = Path(tempfile.mkdtemp(prefix="leds-", dir="/tmp"))
-    backend = SimulatedBackend()
-    daemon = LedDaemon(LedService(LedState(), backend.name), backend, directory / "leds.sock")
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(daemon.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(5), "LED daemon did not start"
-    yield daemon.socket_path
-    asyncio.run_coroutine_threadsafe(daemon.stop(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

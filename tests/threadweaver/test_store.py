@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from claw.threadweaver import keys
-from claw.threadweaver.store import ReplyWriter, StoreKeyError, ThreadStore
+from claw.threadweaver.store import ReplyWriter, StoreError, StoreKeyError, ThreadStore
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 KEY = "0f" * 32
@@ -85,6 +85,22 @@ def test_search_returns_thread_message_and_snippet(store):
     assert "[lazy]" in hits[0].snippet and "[fox]" in hits[0].snippet
     assert store.search('fox" OR "x') == []  # user text is never FTS5 syntax
     assert len(store.search("fox")) == 2
+
+
+def test_add_chain_stores_a_conversation_in_one_transaction(store):
+    thread = store.create_thread("crush", "m")
+    root = store.add_message(thread.id, None, "user", "first")
+    chain = store.add_chain(thread.id, root.id, [("assistant", "second"), ("user", "third")], provider="crush")
+    assert [m.content for m in store.path(chain[-1].id)] == ["first", "second", "third"]
+    assert [store.message(m.id).seq for m in chain] == [m.seq for m in chain] == [root.seq + 1, root.seq + 2]
+    assert store.message(chain[0].id).provider == "crush"
+    assert [h.message_id for h in store.search("third")] == [chain[-1].id]
+    other = store.create_thread("crush", "m")
+    with pytest.raises(StoreError, match="not in thread"):
+        store.add_chain(other.id, root.id, [("user", "stray")])
+    with pytest.raises(StoreError, match="unknown role"):
+        store.add_chain(thread.id, None, [("user", "ok"), ("robot", "no")])
+    assert store.search("stray") == [] and store.search("ok") == []  # all or nothing
 
 
 def test_usage_and_cost_are_recorded_per_message(store):

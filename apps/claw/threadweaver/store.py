@@ -15,7 +15,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -176,6 +176,21 @@ def _thread(row: Sequence[Any]) -> Thread:
     return thread
 
 
+_INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS.rsplit(',', 1)[0]}) VALUES ({', '.join('?' * 16)})"
+
+
+def _row(message: StoredMessage) -> list[Any]:
+    """The INSERT's values: every column but ``seq``, tool calls as JSON."""
+    values = list(vars(message).values())[:-1]
+    values[5] = json.dumps(values[5])
+    return values
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise StoreError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+
+
 def _fts_query(text: str) -> str:
     """Every word as a quoted FTS5 string, so a user's query is never FTS5 syntax (all words must match)."""
     words = [word.replace('"', '""') for word in text.split()]
@@ -302,25 +317,41 @@ class ThreadStore:
         finish_reason: str | None = None,
     ) -> StoredMessage:
         """Add a message under ``parent_id`` (None: a root) and commit it before returning."""
-        if role not in ROLES:
-            raise StoreError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        _check_role(role)
         message = StoredMessage(
             uuid.uuid4().hex, thread_id, parent_id, role, content, list(tool_calls), tool_call_id, tool_name, status,
             provider, model, tokens_in, tokens_out, cost_usd, finish_reason, time.time(),
         )  # fmt: skip
         with self._lock:
-            self.thread(thread_id)
-            if parent_id is not None and self.message(parent_id).thread_id != thread_id:
-                raise StoreError(f"message {parent_id} is not in thread {thread_id}")
-            values = list(vars(message).values())[:-1]
-            values[5] = json.dumps(values[5])
-            self._db.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS.rsplit(',', 1)[0]}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
+            self._check_parent(thread_id, parent_id)
+            self._db.execute(_INSERT_MESSAGE, _row(message))
             message.seq = self._db.last_insert_rowid()
         return message
+
+    def add_chain(
+        self, thread_id: str, parent_id: str | None, turns: Iterable[tuple[Role, str]], **fields: Any
+    ) -> list[StoredMessage]:
+        """Add a run of ``(role, content)`` messages, each the child of the one before, the first under
+        ``parent_id`` (None: a root), in one transaction: all of them or none (an import of a conversation).
+        ``fields`` (provider, model, status, ...) apply to every message."""
+        now = time.time()
+        messages: list[StoredMessage] = []
+        for role, content in turns:
+            _check_role(role)
+            parent = messages[-1].id if messages else parent_id
+            messages.append(StoredMessage(uuid.uuid4().hex, thread_id, parent, role, content, created_at=now, **fields))
+        with self._lock, self._db:
+            self._check_parent(thread_id, parent_id)
+            self._db.executemany(_INSERT_MESSAGE, [_row(message) for message in messages])
+            last = self._db.last_insert_rowid()
+        for offset, message in enumerate(reversed(messages)):
+            message.seq = last - offset
+        return messages
+
+    def _check_parent(self, thread_id: str, parent_id: str | None) -> None:
+        self.thread(thread_id)
+        if parent_id is not None and self.message(parent_id).thread_id != thread_id:
+            raise StoreError(f"message {parent_id} is not in thread {thread_id}")
 
     def message(self, message_id: str) -> StoredMessage:
         rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))

@@ -1,0 +1,86 @@
+"""What the perf benchmarks share: percentiles, free loopback ports, /proc memory readings, stopping processes.
+
+Imported by the scripts beside it (``python benchmarks/perf/NAME.py`` puts this folder on the path). exporters.py
+and inference.py keep their own few lines instead: they are copied to a node as single files and run there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class BenchError(RuntimeError):
+    """A measurement could not run; the message says which and why."""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    """p50/p99/max in milliseconds (and the count) of durations in seconds."""
+    ms = [s * 1000 for s in seconds]
+    return {"p50_ms": statistics.median(ms), "p99_ms": percentile(ms, 99), "max_ms": max(ms), "n": len(ms)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    """A ``kB`` line of /proc/PID/status (VmRSS, VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise BenchError(f"/proc/{pid}/status has no {key}")
+
+
+def rss(pid: int) -> dict[str, float]:
+    """Resident memory now and at its peak, in MiB."""
+    return {"rss_mib": proc_status_kib(pid, "VmRSS") / 1024, "peak_mib": proc_status_kib(pid, "VmHWM") / 1024}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/PID/stat, clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 5) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[Any], what: str, log: Path, timeout: float = 30
+) -> None:
+    """Poll ``ready`` (OSError counts as not yet) until it is true; BenchError with the log's tail if the process
+    exits or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"{what} exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError):
+            if ready():
+                return
+        time.sleep(0.05)
+    raise BenchError(f"{what} was not ready within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
