@@ -81,6 +81,8 @@ CASES = [
     ("threadweaver", {**TW, "threadweaver_providers": {"x": {"kind": "bard", "base_url": "http://x"}}},
      "unknown provider kind for x"),
     ("threadweaver", {**TW, "threadweaver_password": "hunter2"}, "threadweaver_password must have at least 12"),
+    ("threadweaver", {**TW, "threadweaver_gateway_clients": {"agent": {"cap_usd": 1, "providers": ["claude"]}}},
+     "may only use configured providers; wrong: claude"),
 ]  # fmt: skip
 
 

@@ -108,6 +108,49 @@ def test_exec_follows_the_agents_tool_policy(claw, agent, allowed):
         assert ("openclaw-error", "error") in [(layer["source"], layer["state"]) for layer in layers], layers
 
 
+# GET a ThreadWeaver API path as the operator: log in with the appliance's password, the cluster CA checked.
+THREADWEAVER_GET = r"""
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile="/etc/claw/pki/ca.crt")
+base = "https://molecule-claw:8600"
+password = open("/etc/threadweaver/console-password").read().strip()
+login = urllib.request.Request(base + "/login", data=json.dumps({"password": password}).encode(),
+                               headers={"Content-Type": "application/json"})
+token = json.load(urllib.request.urlopen(login, context=ctx))["token"]
+request = urllib.request.Request(base + sys.argv[1], headers={"Authorization": "Bearer " + token})
+print(urllib.request.urlopen(request, context=ctx).read().decode())
+"""
+
+
+def threadweaver(claw, path: str) -> dict:
+    return json.loads(claw.check_output("python3 -c %s %s", THREADWEAVER_GET, path))
+
+
+def ask_agent(claw, agent: str, message: str):
+    return claw.run(
+        f"openclaw agent --agent {agent} --session-id t-{uuid.uuid4().hex} --json --timeout 120 --message '{message}'"
+    )
+
+
+@pytest.mark.usefixtures("scripted_model")
+def test_cloud_agent_spends_through_threadweaver_until_its_cap(claw):
+    """The `capped` agent reaches its cloud model only through ThreadWeaver's gateway, with its own key and cap."""
+    config = json.loads(claw.check_output("cat /etc/openclaw/openclaw.json"))
+    assert config["agents"]["entries"]["capped"]["model"]["primary"] == "tw-capped/scripted/scripted"
+    assert config["models"]["providers"]["tw-capped"]["baseUrl"] == "https://127.0.0.1:8600/v1"
+    assert config["models"]["providers"]["tw-capped"]["apiKey"] == "${OPENCLAW_PROVIDER_TW_CAPPED_KEY}"
+
+    first = ask_agent(claw, "capped", "hi")
+    assert first.rc == 0 and "scripted reply" in first.stdout, first.stdout + first.stderr
+    spent = threadweaver(claw, "/spend")["clients"]["capped"]
+    assert spent["requests"] >= 1 and spent["spent_usd"] > spent["cap_usd"] == 0.5, spent
+
+    second = ask_agent(claw, "capped", "hi")
+    assert "scripted reply" not in second.stdout, second.stdout
+    after = threadweaver(claw, "/spend")["clients"]["capped"]
+    assert after["requests"] == spent["requests"], "a request left after the cap was reached"
+
+
 @pytest.mark.parametrize(
     ("extra_vars", "message"),
     [
