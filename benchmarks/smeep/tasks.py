@@ -264,7 +264,10 @@ async def _cancel_dentist(bench: Bench, out: Outcome) -> Verdict:
     return ok()
 
 
-HEX = {"blue": "#0000ff", "red": "#ff0000", "purple": "#800080", "off": "#000000"}
+def _hex(name: str) -> str:
+    from claw.leds.state import COLORS
+
+    return "#{:02x}{:02x}{:02x}".format(*COLORS[name]) if name in COLORS else name
 
 
 async def _pixels(bench: Bench) -> list[dict[str, Any]]:
@@ -277,7 +280,7 @@ def _strip(expected: list[str | None]) -> Check:
 
     async def check(bench: Bench, out: Outcome) -> Verdict:
         shown = [p["color"] if p["brightness"] > 0 else None for p in await _pixels(bench)]
-        wanted = [HEX.get(c, c) if c else None for c in expected]
+        wanted = [_hex(c) if c else None for c in expected]
         return ok() if shown == wanted else fail(f"the strip shows {shown}, expected {wanted}")
 
     return check
