@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--no-preload", action="store_true", help="do not evict and preload models")
         sub.add_argument("--resume", action="store_true", help="keep the journal and skip finished tasks")
         sub.add_argument("--no-progress", action="store_true")
+        sub.add_argument("--max-tokens", type=int, default=512, help="cap on each model turn (direct driver)")
         if name == "ladder":
             sub.add_argument("--quick", action="store_true", help="tiers 1 and 2 only")
             sub.add_argument("--tiers", help="comma-separated tiers, e.g. 1,2")
@@ -105,7 +106,7 @@ async def benchmark(args: argparse.Namespace, argv: list[str] | None) -> int:
     if not args.resume:
         journal.reset()
     engine = _engine(args)
-    driver: Any = DirectDriver(engine)
+    driver: Any = DirectDriver(engine, args.max_tokens)
     if args.driver == "openclaw":
         driver = OpenClawDriver(shlex.split(args.openclaw), args.provider)
     meta, _ = journal.read()

@@ -34,18 +34,19 @@ class DirectDriver:
 
     name = "direct"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, max_tokens: int | None = 512) -> None:
         self.engine = engine
+        self.max_tokens = max_tokens  # a base model may never stop on its own
 
     async def run(self, task: Task, bench: Bench, model: str) -> Outcome:
         prompt = task.render(bench.site_url)
         if task.mode == "infer":
-            reply = await self.engine.chat(model, [{"role": "user", "content": prompt}])
+            reply = await self.engine.chat(model, [{"role": "user", "content": prompt}], max_tokens=self.max_tokens)
             return Outcome(reply.content, None, reply.prompt_tokens, reply.output_tokens)
         messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
         tokens_in = tokens_out = 0
         for _ in range(MAX_ROUNDS):
-            reply = await self.engine.chat(model, messages, bench.schemas())
+            reply = await self.engine.chat(model, messages, bench.schemas(), max_tokens=self.max_tokens)
             tokens_in += reply.prompt_tokens or 0
             tokens_out += reply.output_tokens or 0
             messages.append(self.engine.assistant_message(reply))

@@ -35,8 +35,9 @@ class Journal:
 
     def append(self, entry: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = self.path.exists() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
         with self.path.open("a") as stream:
-            stream.write(json.dumps(entry) + "\n")
+            stream.write(("\n" if torn else "") + json.dumps(entry) + "\n")  # never glued to a torn last line
             stream.flush()
             os.fsync(stream.fileno())
 

@@ -133,12 +133,22 @@ async def run_one(
                 tools if task.mode == "agent" else None, outcome.input_tokens, outcome.output_tokens,
                 None if verdict.passed else verdict.reason,
             )  # fmt: skip
-    except (TimeoutError, DriverTimeout) as err:
-        return Result(model, task.id, trial, "TIMEOUT", _ms(started), error=str(err) or f"over {task.timeout:g} s")
-    except LoadError as err:
-        return Result(model, task.id, trial, "LOAD_FAIL", _ms(started), error=str(err))
-    except Exception as err:  # one broken task must not end the run
-        return Result(model, task.id, trial, "ERR", _ms(started), error=f"{type(err).__name__}: {err}"[:500])
+    except Exception as raised:  # one broken task must not end the run
+        err = _leaf(raised)
+        if isinstance(err, (TimeoutError, DriverTimeout)):
+            status, text = "TIMEOUT", str(err) or f"over {task.timeout:g} s"
+        elif isinstance(err, LoadError):
+            status, text = "LOAD_FAIL", str(err)
+        else:
+            status, text = "ERR", f"{type(err).__name__}: {err}"[:500]
+        return Result(model, task.id, trial, status, _ms(started), error=text)
+
+
+def _leaf(err: BaseException) -> BaseException:
+    """The MCP client's task groups wrap what the driver raised; the first leaf is the cause."""
+    while getattr(err, "exceptions", None):  # BaseExceptionGroup (3.11+, or the backport on 3.10)
+        err = err.exceptions[0]  # type: ignore[attr-defined]
+    return err
 
 
 def _ms(started: float) -> int:

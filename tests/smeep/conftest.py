@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_engine import FakeEngine  # noqa: E402
+from fake_engine import FakeEngine
 
 
 @pytest.fixture(scope="module")

@@ -69,14 +69,15 @@ class FakeEngine:
                     models = [{"name": m, "model": m, "size": 1 << 28, "size_vram": 0} for m in sorted(fake.loaded)]
                     return self._send(200, json.dumps({"models": models}).encode())
                 if self.path == "/v1/models":
-                    return self._send(200, json.dumps({"data": [{"id": m, "owned_by": "fake"} for m in fake.scripts]}).encode())
+                    data = [{"id": m, "owned_by": "fake"} for m in fake.scripts]
+                    return self._send(200, json.dumps({"data": data}).encode())
                 return self._send(404, b'{"error": "not found"}')
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append(("POST " + self.path, body))
                 model = body.get("model", "")
-                if model == "broken":
+                if model == "broken" and self.path != "/api/generate":
                     return self._send(500, b'{"error": "engine fell over"}')
                 if model == "missing" or (model not in fake.scripts and model not in ("slow", "router")):
                     return self._send(404, json.dumps({"error": f"model '{model}' not found"}).encode())
@@ -85,8 +86,12 @@ class FakeEngine:
                         fake.loaded.discard(model)
                     else:
                         fake.loaded.add(model)
-                    return self._send(200, json.dumps({"model": model, "response": "", "done": True,
-                                                       "load_duration": 120_000_000}).encode())
+                    return self._send(
+                        200,
+                        json.dumps(
+                            {"model": model, "response": "", "done": True, "load_duration": 120_000_000}
+                        ).encode(),
+                    )
                 if model == "slow":
                     time.sleep(3)
                 step = fake.step(model, body.get("messages", []))

@@ -12,7 +12,8 @@ from pathlib import Path
 from fake_engine import Step, call, say
 
 CORES = os.cpu_count()
-MEM_GIB = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1]) / (1 << 20)
+MEMINFO = Path("/proc/meminfo").read_text().splitlines()
+MEM_GIB = int(next(line for line in MEMINFO if line.startswith("MemTotal")).split()[1]) / (1 << 20)
 DISK_GIB = shutil.disk_usage("/").total / (1 << 30)
 IFACES = sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name != "lo")
 SUMMARY = "Pinchy-7Q is the claw appliance's helper that keeps files tidy."
