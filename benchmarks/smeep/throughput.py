@@ -53,7 +53,12 @@ async def measure(engine: Engine, model: str, *, trials: int, max_tokens: int, k
     messages = [{"role": "user", "content": PROMPT}]
     try:
         await engine.chat(model, messages, stream=True, max_tokens=4)  # warm-up: loaded, caches filled
-        runs = [rates(await engine.chat(model, messages, stream=True, max_tokens=max_tokens)) for _ in range(trials)]
+        replies = [await engine.chat(model, messages, stream=True, max_tokens=max_tokens) for _ in range(trials)]
+        if any(r.prompt_tokens is None for r in replies):  # llama.cpp's stream has no usage: ask once, unstreamed
+            counted = (await engine.chat(model, messages, max_tokens=1)).prompt_tokens
+            for reply in replies:
+                reply.prompt_tokens = reply.prompt_tokens or counted
+        runs = [rates(reply) for reply in replies]
     except LoadError as err:
         return {"status": "LOAD_FAIL", "error": str(err)}
     except (EngineError, OSError) as err:

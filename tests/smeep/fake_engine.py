@@ -79,7 +79,7 @@ class FakeEngine:
                 model = body.get("model", "")
                 if model == "broken" and self.path != "/api/generate":
                     return self._send(500, b'{"error": "engine fell over"}')
-                if model == "missing" or (model not in fake.scripts and model not in ("slow", "router")):
+                if model == "missing" or (model not in fake.scripts and model not in ("slow", "router", "broken")):
                     return self._send(404, json.dumps({"error": f"model '{model}' not found"}).encode())
                 if self.path == "/api/generate":
                     if body.get("keep_alive") == 0:
