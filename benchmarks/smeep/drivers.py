@@ -1,0 +1,132 @@
+"""Drivers: (a) the engine's chat API with harness tools, (b) the OpenClaw agent CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from smeep.checks import Outcome
+from smeep.engines import Engine
+from smeep.tasks import Task
+from smeep.toolbox import Bench
+
+SYSTEM = (
+    "You are an assistant on a small appliance. Use the tools to act and to look things up; file names are "
+    "relative to your workspace. When done, answer briefly."
+)
+MAX_ROUNDS = 8
+
+
+class DriverTimeout(Exception):
+    """The agent itself reported a timeout."""
+
+
+class DriverError(Exception):
+    """The agent failed (not a wrong answer: no answer)."""
+
+
+class DirectDriver:
+    """Tools defined and executed by the harness; the engine's chat API decides which to call."""
+
+    name = "direct"
+
+    def __init__(self, engine: Engine, max_tokens: int | None = 512) -> None:
+        self.engine = engine
+        self.max_tokens = max_tokens  # a base model may never stop on its own
+
+    async def run(self, task: Task, bench: Bench, model: str) -> Outcome:
+        prompt = task.render(bench.site_url)
+        if task.mode == "infer":
+            reply = await self.engine.chat(model, [{"role": "user", "content": prompt}], max_tokens=self.max_tokens)
+            return Outcome(reply.content, None, reply.prompt_tokens, reply.output_tokens)
+        messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+        tokens_in = tokens_out = 0
+        for _ in range(MAX_ROUNDS):
+            reply = await self.engine.chat(model, messages, bench.schemas(), max_tokens=self.max_tokens)
+            tokens_in += reply.prompt_tokens or 0
+            tokens_out += reply.output_tokens or 0
+            messages.append(self.engine.assistant_message(reply))
+            if not reply.tool_calls:
+                return Outcome(reply.content, len(bench.log), tokens_in or None, tokens_out or None)
+            for call in reply.tool_calls:
+                messages.append(self.engine.tool_message(call, await bench.call(call.name, call.arguments)))
+        return Outcome(reply.content, len(bench.log), tokens_in or None, tokens_out or None)
+
+
+# --- OpenClaw -----------------------------------------------------------------------------------------------------
+
+
+def parse_infer(stdout: str) -> Outcome:
+    """`openclaw infer model run --gateway --json`: success needs ok == true; the text is outputs[0].text."""
+    data = _json(stdout)
+    if data.get("ok") is not True:
+        raise DriverError(str(data.get("error") or "ok is not true"))
+    outputs = data.get("outputs") or [{}]
+    return Outcome(str(outputs[0].get("text") or ""), None)
+
+
+def parse_agent(stdout: str) -> tuple[Outcome, int | None]:
+    """`openclaw agent --json`: status ok; text result.payloads[0].text; result.meta for tools, tokens, duration."""
+    data = _json(stdout)
+    status = data.get("status")
+    if status == "timeout":
+        raise DriverTimeout("the agent reported a timeout")
+    if status != "ok":
+        raise DriverError(str(data.get("error") or data.get("summary") or f"status {status!r}"))
+    result = data.get("result") or {}
+    payloads = result.get("payloads") or [{}]
+    meta = result.get("meta") or {}
+    usage = (meta.get("agentMeta") or {}).get("usage") or {}
+    calls = (meta.get("toolSummary") or {}).get("calls")
+    outcome = Outcome(str(payloads[0].get("text") or ""), calls, usage.get("input"), usage.get("output"))
+    duration = meta.get("durationMs")
+    return outcome, int(duration) if isinstance(duration, (int, float)) else None
+
+
+def _json(stdout: str) -> dict[str, Any]:
+    start = stdout.find("{")  # the CLI may print a banner line first
+    try:
+        data = json.loads(stdout[start:]) if start >= 0 else None
+    except json.JSONDecodeError as err:
+        raise DriverError(f"not JSON: {stdout[:200]!r}") from err
+    if not isinstance(data, dict):
+        raise DriverError(f"not a JSON object: {stdout[:200]!r}")
+    return data
+
+
+class OpenClawDriver:
+    """Runs the OpenClaw CLI against its gateway (on the claw node, where the gateway runs). The agent brings its
+    own tools; only tasks whose effects land in the workspace or the fixture site can be checked from here."""
+
+    name = "openclaw"
+    CHECKABLE = frozenset({"exec", "files", "web"})
+
+    def __init__(self, command: Sequence[str] = ("openclaw",), provider: str = "local") -> None:
+        self.command = list(command)
+        self.provider = provider
+        self.last_ms: int | None = None
+
+    def supports(self, task: Task) -> bool:
+        return set(task.sources) <= self.CHECKABLE
+
+    def argv(self, task: Task, model: str, prompt: str) -> list[str]:
+        ref = model if "/" in model else f"{self.provider}/{model}"
+        if task.mode == "infer":
+            return [*self.command, "infer", "model", "run", "--gateway", "--json", "--model", ref, "--prompt", prompt]
+        return [
+            *self.command, "agent", "--agent", "main", "--model", ref, "--session-id", str(uuid.uuid4()),
+            "--json", "--timeout", str(int(task.timeout)), "--message", prompt,
+        ]  # fmt: skip
+
+    async def run(self, task: Task, bench: Bench, model: str) -> Outcome:
+        done = await anyio.run_process(self.argv(task, model, task.render(bench.site_url)), check=False)
+        stdout = done.stdout.decode(errors="replace")
+        if task.mode == "infer":
+            self.last_ms = None
+            return parse_infer(stdout)
+        outcome, self.last_ms = parse_agent(stdout)
+        return outcome
