@@ -26,6 +26,9 @@ TW = {"claw_apps_venv": "/opt/claw/current/venv", "threadweaver_providers": TW_C
 CASES = [
     # (role, variables, text the error must contain)
     ("base", {"base_ssh_port": "twenty-two"}, "base_ssh_port"),
+    ("pull", {"pull_repo_url": "https://git.example/claw.git", "pull_ref": "main"}, "not a branch"),
+    ("pull", {"pull_repo_url": "https://git.example/claw.git", "pull_ref": "1a2b3c"}, "not a branch"),
+    ("pull", {"pull_repo_url": "", "pull_ref": "v1.4.0"}, "pull_repo_url must be set"),
     ("base", {"base_firewall_enabled": "sometimes"}, "base_firewall_enabled"),
     ("base", {"base_firewall_ssh_sources": ["10.0.0.300/24"]}, "Malformed network address"),
     ("base", {"base_firewall_allow": [{"name": "x", "port": 80, "sources": ["fd00::zz/8"]}]},
@@ -123,3 +126,20 @@ def test_good_variables_pass_the_preflight(run_playbook):
         "Check the hostname, time zone and locale",
     ):
         assert re.search(rf"TASK \[base : {re.escape(task)}\][^\n]*\nok: \[localhost\]", output), output
+
+
+@pytest.mark.ansible
+@pytest.mark.parametrize("ref", ["v1.4.0", "2026.03.1", "0123456789abcdef0123456789abcdef01234567"])
+def test_pull_accepts_tags_and_commit_ids(run_playbook, ref):
+    play = """
+- name: Pull preflight only
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Run only the pull preflight
+      ansible.builtin.include_role:
+        name: pull
+      tags: [pull_preflight]
+"""
+    result = run_playbook(play, {"pull_repo_url": "https://git.example/claw.git", "pull_ref": ref})
+    assert re.search(r"TASK \[pull : Check the pull settings\][^\n]*\nok: \[localhost\]", result.stdout), result.stdout

@@ -33,6 +33,7 @@ def collect(prometheus: FakePrometheus | None, **overrides) -> object:
         "prometheus_url": "http://prometheus.test:9090" if prometheus is not None else None,
         "leds_socket": None,
         "last_update_file": None,
+        "bom_file": None,
         "prometheus_transport": httpx.MockTransport(prometheus.handle) if prometheus is not None else None,
         **overrides,
     }

@@ -14,9 +14,11 @@ from claw.status.report import (
     Sources,
     Target,
     Version,
+    bom_versions,
     collect_report,
     collect_report_sync,
     exit_code,
+    read_bom,
     status_json,
 )
 
@@ -31,8 +33,10 @@ __all__ = [
     "Sources",
     "Target",
     "Version",
+    "bom_versions",
     "collect_report",
     "collect_report_sync",
     "exit_code",
+    "read_bom",
     "status_json",
 ]

@@ -19,6 +19,7 @@ from claw.leds.protocol import DEFAULT_SOCKET
 from claw.status.prometheus import DEFAULT_TIMEOUT_S
 from claw.status.render import render_text
 from claw.status.report import (
+    DEFAULT_BOM_FILE,
     DEFAULT_LAST_UPDATE_FILE,
     DEFAULT_PROMETHEUS_URL,
     Sources,
@@ -53,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON record the playbooks write (default %(default)s)",
     )
     parser.add_argument(
+        "--bom-file",
+        type=Path,
+        default=DEFAULT_BOM_FILE,
+        help="this node's bill of materials, its versions shown when present (default %(default)s)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per Prometheus request (default %(default)s)"
     )
 
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         engine_url=args.engine,
         leds_socket=None if args.no_leds else args.leds_socket,
         last_update_file=args.last_update_file,
+        bom_file=args.bom_file,
         timeout=args.timeout,
     )
     report = collect_report_sync(sources)

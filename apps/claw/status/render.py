@@ -68,7 +68,12 @@ def _services(report: Report) -> list[str]:
 
 def _versions(report: Report) -> list[str]:
     rows = [[v.node or "-", v.component, v.version] for v in report.versions]
-    return _prometheus_section(report, "Versions", table(rows, marked=False), "versions", "no version information")
+    lines = table(rows, marked=False)
+    if report.bom is not None and lines:
+        # This node's versions come from its bill of materials; the other nodes' from Prometheus.
+        error = "unavailable (Prometheus)" if "prometheus" in report.errors else report.errors.get("versions")
+        return ["Versions", *lines, *([f"  {WARN} other nodes {error}"] if error else []), ""]
+    return _prometheus_section(report, "Versions", lines, "versions", "no version information")
 
 
 def _models(report: Report) -> list[str]:

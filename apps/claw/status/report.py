@@ -27,6 +27,8 @@ log = logging.getLogger("claw.status")
 
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 DEFAULT_LAST_UPDATE_FILE = Path("/var/lib/claw/last-update.json")
+# The node's bill of materials (role release): the versions installed here, read when present.
+DEFAULT_BOM_FILE = Path("/var/lib/claw/bom.json")
 LEDS_TIMEOUT_S = 1.0
 ENGINE_TIMEOUT_S = 3.0
 SERIES_RANGE_S = 3600
@@ -135,6 +137,8 @@ class Report:
     alerts: list[Alert] = field(default_factory=list)
     leds: Leds | None = None
     last_update: LastUpdate | None = None
+    # This node's bill of materials as the playbooks wrote it (None when absent).
+    bom: dict[str, Any] | None = None
     # name -> [[unix time, value], ...] over the last hour, oldest first
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     # section -> "unavailable: <reason>"
@@ -188,6 +192,7 @@ def status_json(report: Report) -> dict[str, Any]:
         "versions": [asdict(version) for version in report.versions],
         "targets": [asdict(target) for target in report.targets],
         "last_update": None if report.last_update is None else asdict(report.last_update),
+        "bom": report.bom,
         "errors": dict(report.errors),
         "healthy": report.healthy,
         "problems": report.problems(),
@@ -331,6 +336,44 @@ def read_last_update(path: Path) -> LastUpdate | None:
     return LastUpdate(time=data["time"], playbook=str(data.get("playbook", "")), version=str(data.get("version", "")))
 
 
+def read_bom(path: Path) -> dict[str, Any] | None:
+    """The node's bill of materials (``/var/lib/claw/bom.json``); None when the file does not exist.
+
+    Raises OSError or ValueError when the file is there but unreadable or not a JSON object with a ``node``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("node"), str):
+        raise ValueError(f"{path}: expected a JSON object with a 'node' string")
+    return data
+
+
+def bom_versions(bom: dict[str, Any]) -> list[Version]:
+    """The versions a bill of materials names: claw (the apps' release id), openclaw, nodejs, the engine, the OS."""
+    node = bom["node"]
+    versions = bom.get("versions") if isinstance(bom.get("versions"), dict) else {}
+    engine = bom.get("engine") if isinstance(bom.get("engine"), dict) else {}
+    system = bom.get("os") if isinstance(bom.get("os"), dict) else {}
+    found = [
+        ("claw", versions.get("claw_apps")),
+        ("openclaw", versions.get("openclaw")),
+        ("nodejs", versions.get("nodejs")),
+        (str(engine.get("name") or "engine"), engine.get("version") if engine.get("name") else None),
+        ("os", " ".join(str(system[k]) for k in ("distribution", "version", "architecture") if system.get(k))),
+    ]
+    return [Version(component=c, node=node, version=str(v)) for c, v in found if v]
+
+
+def merge_versions(from_prometheus: list[Version], from_bom: list[Version]) -> list[Version]:
+    """Prometheus's versions of every node; the local bill of materials' where it names the same node and component."""
+    local = {(v.node, v.component) for v in from_bom}
+    kept = [v for v in from_prometheus if (v.node, v.component) not in local]
+    return sorted([*kept, *from_bom], key=lambda v: (v.node, v.component))
+
+
 # --- collection --------------------------------------------------------------------------------------------------
 
 
@@ -342,6 +385,7 @@ class Sources:
     engine_url: str | None = None
     leds_socket: Path | None = DEFAULT_SOCKET
     last_update_file: Path | None = DEFAULT_LAST_UPDATE_FILE
+    bom_file: Path | None = DEFAULT_BOM_FILE
     timeout: float = DEFAULT_TIMEOUT_S
     # Tests hand in httpx.MockTransport here.
     prometheus_transport: httpx.AsyncBaseTransport | None = None
@@ -431,7 +475,7 @@ async def collect_report(sources: Sources, clock: Callable[[], float] = time.tim
     now = clock()
     report = Report(generated_at=now, prometheus_url=sources.prometheus_url, engine_url=sources.engine_url)
     errors = report.errors
-    engine_models = leds = last_update = prometheus_models = None
+    engine_models = leds = last_update = prometheus_models = bom = None
     if sources.engine_url is not None:
         engine_work = _models_from_engine(sources.engine_url, ENGINE_TIMEOUT_S, sources.engine_transport)
         engine_models = _soft("engine", errors, engine_work)
@@ -439,17 +483,21 @@ async def collect_report(sources: Sources, clock: Callable[[], float] = time.tim
         leds = _soft("leds", errors, _leds(sources.leds_socket))
     if sources.last_update_file is not None:
         last_update = _soft("last_update", errors, _read_last_update(sources.last_update_file))
+    if sources.bom_file is not None:
+        bom = _soft("bom", errors, _read_bom(sources.bom_file))
     prom = None
     if sources.prometheus_url is not None:
         prom = PrometheusClient(sources.prometheus_url, sources.timeout, transport=sources.prometheus_transport)
         prometheus_models = _prometheus_sections(prom, report, now)
     try:
-        from_engine, report.leds, report.last_update, from_prometheus = await asyncio.gather(
-            _maybe(engine_models), _maybe(leds), _maybe(last_update), _maybe(prometheus_models)
+        from_engine, report.leds, report.last_update, from_prometheus, report.bom = await asyncio.gather(
+            _maybe(engine_models), _maybe(leds), _maybe(last_update), _maybe(prometheus_models), _maybe(bom)
         )
     finally:
         if prom is not None:
             await prom.aclose()
+    if report.bom is not None:
+        report.versions = merge_versions(report.versions, bom_versions(report.bom))
     if from_engine is not None:
         report.models = from_engine
         errors.pop("models", None)  # the crush exporter's view was only the fallback
@@ -464,6 +512,10 @@ async def _maybe(work: Awaitable[T] | None) -> T | None:
 
 async def _read_last_update(path: Path) -> LastUpdate | None:
     return read_last_update(path)
+
+
+async def _read_bom(path: Path) -> dict[str, Any] | None:
+    return read_bom(path)
 
 
 def collect_report_sync(sources: Sources) -> Report:

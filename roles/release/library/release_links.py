@@ -1,0 +1,203 @@
+#!/usr/bin/python
+"""Read or switch the `current` links of the components installed side by side (releases/<id>)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: release_links
+short_description: Read or switch the current release of side-by-side installs
+description:
+  - Each component keeps its releases in C(<root>/releases/<id>) and links the one in use from C(<root>/current).
+  - C(action=query) returns, per installed component, the release in use, the releases on disk and the one before
+    it (C(previous)), taken from the bill of materials of the last successful run (C(bom)).
+  - C(action=switch) points C(current) at another release (atomically), rewrites the unit files that name the old
+    release's path (units render C(claw_apps_venv), a release path, into C(ExecStart)) and returns the units to
+    restart: those rewritten and the component's own C(units) that exist.
+options:
+  components:
+    description: Components, each C({name, root, units}).
+    type: list
+    elements: dict
+    required: true
+  action: {description: What to do., type: str, choices: [query, switch], default: query}
+  targets:
+    description: For C(switch), component name to release id (or absolute release path); others are left alone.
+    type: dict
+    default: {}
+  bom: {description: Bill of materials of the last successful run (for C(previous))., type: path}
+  unit_dir: {description: Where the appliance's unit files live., type: path, default: /etc/systemd/system}
+author: PicoCluster Claw
+"""
+
+RETURN = r"""
+components:
+  description: Per installed component, C({release, path, previous, releases}).
+  returned: always
+  type: dict
+in_use: {description: Component name to the release id in use., returned: always, type: dict}
+previous: {description: Component name to the release before the one in use, where known., returned: always, type: dict}
+switched: {description: Per switched component, C({from, to})., returned: always, type: dict}
+units: {description: Units to restart after a switch (sorted)., returned: always, type: list}
+"""
+
+
+def _release_dirs(root: Path) -> list[str]:
+    releases = root / "releases"
+    if not releases.is_dir():
+        return []
+    return sorted(p.name for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _current(root: Path) -> Path | None:
+    link = root / "current"
+    if not link.is_symlink():
+        return None
+    target = link.readlink()
+    return target if target.is_absolute() else (root / target)
+
+
+def _old_bom(path: str | None) -> dict[str, Any]:
+    if not path or not Path(path).is_file():
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    components = data.get("components") if isinstance(data, dict) else None
+    return components if isinstance(components, dict) else {}
+
+
+def query(components: list[dict[str, Any]], bom: str | None) -> dict[str, dict[str, Any]]:
+    """The release in use of each installed component and the one before it."""
+    old = _old_bom(bom)
+    found: dict[str, dict[str, Any]] = {}
+    for component in components:
+        root = Path(component["root"])
+        current = _current(root)
+        if current is None:
+            continue
+        release = current.name
+        releases = _release_dirs(root)
+        before = old.get(component["name"]) or {}
+        if before.get("release") and before["release"] != release:
+            previous = before["release"]
+        else:
+            previous = before.get("previous") or ""
+        if previous not in releases or previous == release:
+            previous = ""
+        found[component["name"]] = {
+            "release": release,
+            "path": str(current),
+            "previous": previous,
+            "releases": releases,
+        }
+    return found
+
+
+def rewrite_units(unit_dir: Path, old: str, new: str, check: bool) -> list[str]:
+    """Unit files that name the old release's path, rewritten to the new one's."""
+    pattern = re.compile(re.escape(old.rstrip("/")) + r"(?=/|\s|$)", re.M)
+    rewritten = []
+    if not unit_dir.is_dir():
+        return rewritten
+    for unit in sorted(unit_dir.iterdir()):
+        if unit.is_symlink() or not unit.is_file() or unit.suffix not in (".service", ".timer", ".socket"):
+            continue
+        text = unit.read_text(encoding="utf-8")
+        replaced = pattern.sub(new.rstrip("/"), text)
+        if replaced != text:
+            if not check:
+                partial = unit.with_name(f".{unit.name}.release")
+                partial.write_text(replaced, encoding="utf-8")
+                partial.chmod(unit.stat().st_mode & 0o777)
+                partial.replace(unit)
+            rewritten.append(unit.name)
+    return rewritten
+
+
+def switch_link(root: Path, target: Path, check: bool) -> None:
+    if check:
+        return
+    partial = root / ".current.release"
+    if partial.is_symlink() or partial.exists():
+        partial.unlink()
+    partial.symlink_to(target)
+    partial.replace(root / "current")
+
+
+def switch(
+    components: list[dict[str, Any]], targets: dict[str, str], unit_dir: Path, check: bool
+) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Point each targeted component's current link at its target release; the units to restart."""
+    by_name = {component["name"]: component for component in components}
+    unknown = sorted(set(targets) - set(by_name))
+    if unknown:
+        raise ValueError(f"unknown components {unknown}; known: {sorted(by_name)}")
+    switched: dict[str, dict[str, str]] = {}
+    units: set[str] = set()
+    for name, wanted in targets.items():
+        if not wanted:
+            continue
+        root = Path(by_name[name]["root"])
+        current = _current(root)
+        target = Path(wanted) if str(wanted).startswith("/") else root / "releases" / str(wanted)
+        if current is not None and current == target:
+            continue
+        if not target.is_dir():
+            raise ValueError(f"{name}: release {target} is not installed")
+        old = str(current) if current is not None else ""
+        switch_link(root, target, check)
+        if old:
+            units.update(rewrite_units(unit_dir, old, str(target), check))
+        units.update(u for u in by_name[name].get("units") or [] if (unit_dir / u).exists() or _packaged(u))
+        switched[name] = {"from": old, "to": str(target)}
+    return switched, sorted(units)
+
+
+def _packaged(unit: str) -> bool:
+    return any((Path(d) / unit).exists() for d in ("/lib/systemd/system", "/usr/lib/systemd/system"))
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "components": {"type": "list", "elements": "dict", "required": True},
+            "action": {"type": "str", "choices": ["query", "switch"], "default": "query"},
+            "targets": {"type": "dict", "default": {}},
+            "bom": {"type": "path"},
+            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    for component in params["components"]:
+        if not {"name", "root"} <= set(component):
+            module.fail_json(msg=f"each component needs a name and a root, got {component}")
+    switched: dict[str, dict[str, str]] = {}
+    units: list[str] = []
+    if params["action"] == "switch":
+        try:
+            unit_dir = Path(params["unit_dir"])
+            switched, units = switch(params["components"], params["targets"], unit_dir, module.check_mode)
+        except (ValueError, OSError) as error:
+            module.fail_json(msg=str(error))
+    components = query(params["components"], params["bom"])
+    module.exit_json(
+        changed=bool(switched),
+        components=components,
+        in_use={name: found["release"] for name, found in components.items()},
+        previous={name: found["previous"] for name, found in components.items() if found["previous"]},
+        switched=switched,
+        units=units,
+    )
+
+
+if __name__ == "__main__":
+    main()

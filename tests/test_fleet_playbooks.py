@@ -1,0 +1,111 @@
+"""playbooks/update.yml's wave planning (filter_plugins/fleet.py), its parity with site.yml, the release module."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fleet = _load("fleet_filters", REPO / "playbooks/filter_plugins/fleet.py")
+release_links = _load("release_links", REPO / "roles/release/library/release_links.py")
+
+
+@pytest.mark.parametrize(
+    ("serial", "waves"),
+    [
+        ([1, 2, "50%"], [["c1"], ["c2", "c3"], ["c4", "c5", "c6"], ["c7"]]),
+        ([1], [["c1"], ["c2"], ["c3"], ["c4"], ["c5"], ["c6"], ["c7"]]),
+        ("100%", [["c1", "c2", "c3", "c4", "c5", "c6", "c7"]]),
+        ([1, "10%"], [["c1"], ["c2"], ["c3"], ["c4"], ["c5"], ["c6"], ["c7"]]),
+        (3, [["c1", "c2", "c3"], ["c4", "c5", "c6"], ["c7"]]),
+        (None, [["c1", "c2", "c3", "c4", "c5", "c6", "c7"]]),
+    ],
+)
+def test_serial_counts_clusters_like_a_plays_serial(serial, waves):
+    assert fleet.fleet_waves([f"c{i}" for i in range(1, 8)], serial) == waves
+
+
+def test_explicit_waves_must_name_every_cluster_once():
+    assert fleet.fleet_waves(["a", "b", "c"], None, [["b"], ["a", "c"]]) == [["b"], ["a", "c"]]
+    for waves in ([["a"], ["b"]], [["a"], ["b", "c", "x"]], [["a", "b"], ["b", "c"]]):
+        with pytest.raises(Exception, match="every cluster"):
+            fleet.fleet_waves(["a", "b", "c"], None, waves)
+
+
+def test_the_plan_keeps_a_clusters_nodes_in_one_wave_crush_first():
+    hosts = [["lab-claw", "lab"], ["lab-crush", "lab"], ["s-claw", "studio"], ["s-crush", "studio"]]
+    hosts.append(["o-claw", "office"])
+    plan = fleet.fleet_plan(hosts, ["lab-crush", "s-crush"], [1, 2])
+    assert plan["waves"] == [["lab"], ["studio", "office"]]
+    assert plan["hosts"] == ["lab-crush", "lab-claw", "s-crush", "s-claw", "o-claw"]
+    assert plan["batch_sizes"] == [2, 3]
+
+
+def _roles(plays: list[dict]) -> list[str]:
+    found = []
+    for play in plays:
+        found += [r["role"] if isinstance(r, dict) else r for r in play.get("roles", [])]
+        for task in play.get("tasks", []):
+            if "ansible.builtin.include_role" in task:
+                found.append(task["ansible.builtin.include_role"]["name"])
+    return found
+
+
+def _included(tasks: list[dict]) -> list[str]:
+    found = []
+    for task in tasks:
+        if "block" in task:
+            found += _included(task["block"])
+        elif "ansible.builtin.include_role" in task:
+            found.append(task["ansible.builtin.include_role"]["name"])
+    return found
+
+
+def test_a_wave_applies_the_roles_of_site_yml_in_its_order():
+    plays = []
+    for imported in yaml.safe_load((REPO / "playbooks/site.yml").read_text()):
+        if "ansible.builtin.import_playbook" in imported:
+            plays += yaml.safe_load((REPO / "playbooks" / imported["ansible.builtin.import_playbook"]).read_text())
+    provision = yaml.safe_load((REPO / "playbooks/tasks/provision.yml").read_text())
+    assert _included(provision) == _roles(plays)
+
+
+def test_the_release_module_switches_links_and_units_back(tmp_path: Path):
+    root, units = tmp_path / "claw", tmp_path / "units"
+    for release in ("1.0-aaa", "1.1-bbb"):
+        (root / "releases" / release / "venv/bin").mkdir(parents=True)
+    units.mkdir()
+    (root / "current").symlink_to(root / "releases/1.1-bbb")
+    unit = units / "claw-leds.service"
+    unit.write_text(f"[Service]\nExecStart={root}/releases/1.1-bbb/venv/bin/claw leds daemon\n")
+    (units / "other.service").write_text(f"ExecStart={root}/releases/1.1-bbbx/venv/bin/x\n")
+    components = [{"name": "claw_apps", "root": str(root), "units": ["absent.service"]}]
+    bom = tmp_path / "bom.json"
+    bom.write_text(json.dumps({"components": {"claw_apps": {"release": "1.0-aaa", "previous": ""}}}))
+    found = release_links.query(components, str(bom))
+    assert found["claw_apps"]["release"] == "1.1-bbb" and found["claw_apps"]["previous"] == "1.0-aaa"
+    switched, restart = release_links.switch(components, {"claw_apps": "1.0-aaa"}, units, check=False)
+    assert (root / "current").readlink() == root / "releases/1.0-aaa"
+    assert switched == {"claw_apps": {"from": str(root / "releases/1.1-bbb"), "to": str(root / "releases/1.0-aaa")}}
+    assert restart == ["claw-leds.service"]
+    assert f"{root}/releases/1.0-aaa/venv/bin/claw" in unit.read_text()
+    assert "1.1-bbbx" in (units / "other.service").read_text()  # another release's path is left alone
+    assert release_links.switch(components, {"claw_apps": "1.0-aaa"}, units, check=False) == ({}, [])
+    with pytest.raises(ValueError, match="not installed"):
+        release_links.switch(components, {"claw_apps": "9.9-zzz"}, units, check=False)
