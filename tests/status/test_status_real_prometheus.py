@@ -110,9 +110,12 @@ def real_prometheus(tmp_path_factory) -> Iterator[str]:
     try:
 
         def firing_and_scraped() -> bool:
-            alerts = httpx.get(f"{url}/api/v1/alerts", timeout=1).json()["data"]["alerts"]
-            build = httpx.get(f"{url}/api/v1/query", params={"query": "claw_build_info"}, timeout=1).json()
-            return any(a["state"] == "firing" for a in alerts) and bool(build["data"]["result"])
+            alerts = httpx.get(f"{url}/api/v1/alerts", timeout=1)
+            build = httpx.get(f"{url}/api/v1/query", params={"query": "claw_build_info"}, timeout=1)
+            if alerts.status_code != 200 or build.status_code != 200:
+                return False  # 503 "Service Unavailable" until Prometheus has loaded its TSDB and rules
+            firing = any(a["state"] == "firing" for a in alerts.json()["data"]["alerts"])
+            return firing and bool(build.json()["data"]["result"])
 
         wait_for(firing_and_scraped, 20, "Prometheus to scrape the exporter and fire NodeDown")
         yield url
