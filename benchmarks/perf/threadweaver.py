@@ -56,7 +56,8 @@ from claw.threadweaver.store import ThreadStore
 from perfutil import BenchError, cpu_seconds, free_port, rss, stop, summary_ms, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "bench-console-password"
+# A fresh password per run: the benchmark's throw-away console is a real server on loopback.
+PASSWORD = secrets.token_urlsafe(18)
 KEY_ENV = "THREADWEAVER_BENCH_STORE_KEY"  # named in the config and removed from ThreadWeaver's environment
 WARMUP = 20
 TURNS_PER_THREAD = 10
