@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,8 +13,8 @@ import pytest
 
 JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
 
-# path -> (HTTP status, JSON body, or raw bytes for a body that is not JSON)
-Routes = dict[str, tuple[int, object]]
+# path -> (HTTP status, JSON body or raw bytes for a body that is not JSON[, seconds to wait before answering])
+Routes = dict[str, tuple]
 
 
 @pytest.fixture
@@ -30,7 +31,9 @@ def fake_engine() -> Iterator[Callable[[Routes], str]]:
     def start(routes: Routes) -> str:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                status, body = routes.get(self.path, (404, {"error": "not found"}))
+                status, body, *delay = routes.get(self.path, (404, {"error": "not found"}))
+                if delay:
+                    time.sleep(delay[0])
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

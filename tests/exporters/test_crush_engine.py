@@ -58,6 +58,23 @@ def test_llamacpp_loading_model_is_not_up(fake_engine, llamacpp_routes):
     assert status.error == "GET /health: HTTP 503 (Loading model)"
 
 
+def test_llamacpp_generating_is_busy_not_down(fake_engine, llamacpp_routes):
+    # llama-cpp-python answers /health (404) at once but holds /v1/models until the running generation ends.
+    routes = {"/v1/models": (*llamacpp_routes["/v1/models"], 2.0)}
+    status = read_engine("llamacpp", fake_engine(routes), timeout=0.2)
+    assert status.up
+    assert status.busy
+    assert status.error is None
+    assert status.models == ()
+
+
+def test_llamacpp_models_failing_otherwise_is_down(fake_engine, llamacpp_routes):
+    status = read_engine("llamacpp", fake_engine({**llamacpp_routes, "/v1/models": (500, {"error": "boom"})}))
+    assert not status.up
+    assert not status.busy
+    assert status.error == "GET /v1/models: HTTP 500"
+
+
 def test_openai_compatible_server_without_health_endpoint(fake_engine, llamacpp_routes):
     routes = {"/v1/models": llamacpp_routes["/v1/models"]}  # /health answers 404
     status = read_engine("llamacpp", fake_engine(routes))

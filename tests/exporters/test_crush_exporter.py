@@ -96,6 +96,17 @@ def test_llamacpp_models_without_memory_or_context(tmp_path, fake_engine, llamac
     assert "crush_model_context_length" not in names
 
 
+def test_busy_llamacpp_keeps_its_last_known_models(tmp_path, fake_engine, llamacpp_routes):
+    routes = dict(llamacpp_routes)
+    collector = CrushCollector(tmp_path, engine="llamacpp", engine_url=fake_engine(routes), engine_timeout=0.2)
+    model = {"model": "qwen2.5-1.5b-instruct-q4_k_m.gguf"}
+    assert registry_for(collector).get_sample_value("crush_model_loaded_info", model) == 1
+    routes["/v1/models"] = (*routes["/v1/models"], 2.0)  # a generation holds the model lock
+    busy = registry_for(collector)
+    assert busy.get_sample_value("crush_engine_up", {"engine": "llamacpp"}) == 1
+    assert busy.get_sample_value("crush_model_loaded_info", model) == 1
+
+
 def test_engine_down_is_up_zero_and_logged_once(tmp_path, closed_port_url, caplog):
     collector = CrushCollector(tmp_path, engine="ollama", engine_url=closed_port_url)
     reg = registry_for(collector)

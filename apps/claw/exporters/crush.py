@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from claw.exporters import jetson_sysfs
-from claw.exporters.engine import DEFAULT_TIMEOUT_S, ENGINES, EngineStatus, read_engine
+from claw.exporters.engine import DEFAULT_TIMEOUT_S, ENGINES, EngineStatus, LoadedModel, read_engine
 from claw.exporters.serving import parse_listen, serve_until_stopped
 
 log = logging.getLogger("claw.exporters.crush")
@@ -89,6 +89,8 @@ class CrushCollector(Collector):
         self.engine_url = engine_url
         self.engine_timeout = engine_timeout
         self._last_engine_error: str | None = None
+        # What a busy engine served at the last scrape it answered in full.
+        self._last_models: tuple[LoadedModel, ...] = ()
 
     def describe(self) -> Iterable[Metric]:
         """The families without samples, so registering does not read the sources."""
@@ -160,7 +162,9 @@ class CrushCollector(Collector):
             return False
         if status.version:
             families["crush_engine_info"].add_metric([status.engine, status.version], 1.0)
-        for model in status.models:
+        if not status.busy:
+            self._last_models = status.models
+        for model in self._last_models:
             families["crush_model_loaded_info"].add_metric([model.name], 1.0)
             if model.size_bytes is not None and model.vram_bytes is not None:
                 vram = min(model.vram_bytes, model.size_bytes)

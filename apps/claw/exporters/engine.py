@@ -6,6 +6,8 @@ Neither engine serves Prometheus metrics itself (Ollama has no ``/metrics``), so
   "size_vram", "context_length", ...}]}``; ``context_length`` only on newer releases).
 * llama.cpp ``llama-server``: ``GET /health`` (200 ``{"status": "ok"}``, 503 while the model loads, 404 on
   servers without it) and ``GET /v1/models`` (``{"object": "list", "data": [{"id": ...}]}``).
+  llama-cpp-python's server answers ``/v1/models`` only between generations (one lock guards the model), so a
+  timeout there after ``/health`` answered means *busy*, not down.
 
 A failed request never raises: the result says ``up=False`` and keeps the reason in ``error`` for a log line.
 """
@@ -42,6 +44,8 @@ class EngineStatus:
     version: str | None = None
     models: tuple[LoadedModel, ...] = field(default_factory=tuple)
     error: str | None = None
+    # Answered, but too busy generating to list its models: ``models`` is unknown, not empty.
+    busy: bool = False
 
 
 class EngineError(Exception):
@@ -135,6 +139,8 @@ def read_llamacpp(client: httpx.Client) -> EngineStatus:
     try:
         models = parse_openai_models(_get_json(client, "/v1/models"))
     except EngineError as exc:
+        if isinstance(exc.__cause__, httpx.TimeoutException):
+            return EngineStatus(engine="llamacpp", up=True, busy=True)
         return EngineStatus(engine="llamacpp", up=False, error=str(exc))
     return EngineStatus(engine="llamacpp", up=True, models=models)
 

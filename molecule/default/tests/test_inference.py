@@ -67,6 +67,44 @@ def test_streamed_completion_from_claw(claw):
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
 
 
+# Streams a completion and, once the first chunk arrived, asks for the model list from a second
+# connection (what the crush exporter does on every scrape); prints the stream's last finish_reason
+# and the model list's status.
+STREAM_WITH_SCRAPE = r"""
+import json, sys, threading, urllib.request
+base = sys.argv[1]
+body = {"model": sys.argv[2], "messages": [{"role": "user", "content": "Count from one to fifty in words."}],
+        "max_tokens": 40, "temperature": 0, "stream": True}
+req = urllib.request.Request(base + "/chat/completions", data=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/json"})
+scrape = {}
+def list_models():
+    with urllib.request.urlopen(base + "/models", timeout=120) as resp:
+        scrape["status"] = resp.status
+poller = threading.Thread(target=list_models)
+finish = None
+with urllib.request.urlopen(req, timeout=120) as resp:
+    for raw in resp:
+        line = raw.decode().strip()
+        if not line.startswith("data: {"):
+            continue
+        if poller.ident is None:
+            poller.start()
+        finish = json.loads(line[len("data: "):])["choices"][0].get("finish_reason") or finish
+poller.join()
+print(finish, scrape.get("status"))
+"""
+
+
+def test_a_stream_survives_a_metrics_scrape(claw):
+    """Another request during a stream waits for it instead of cutting it short (llama-cpp-python's default)."""
+    result = claw.run("python3 -c %s %s %s", STREAM_WITH_SCRAPE, URL, MODEL)
+    assert result.rc == 0, result.stderr
+    finish_reason, models_status = result.stdout.split()
+    assert finish_reason in ("length", "stop"), "the stream was cut short (no finish_reason)"
+    assert models_status == "200"
+
+
 def test_a_host_outside_the_allow_list_is_refused():
     outsider = testinfra.get_host("podman://molecule-outsider")
     result = chat(outsider, stream=False, timeout=5)
