@@ -10,7 +10,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
+.PHONY: help venv host up down status test lint docs pytest image-test molecule bench-provision bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ down: venv ## Remove the demo cluster (the base image stays cached)
 status: venv ## Report on the demo cluster
 	ansible-playbook $(DEMO) playbooks/verify.yml
 
-test: lint pytest molecule ## Everything: linters, pytest, Molecule scenarios
+test: lint pytest image-test molecule ## Everything: linters, pytest, the image build, Molecule scenarios
 
 lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
 	ruff check .
@@ -57,7 +57,10 @@ docs: venv ## Regenerate the role README variable tables from meta/argument_spec
 	python tools/argspec_docs.py
 
 pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling)
-	pytest
+	pytest --ignore=tests/image
+
+image-test: host ## playbooks/image.yml: an arm64 image built under qemu-user-static, booted in a container (root)
+	pytest tests/image
 
 # promtool (Debian's prometheus package) unpacked into .cache: checks exporter output and rules
 # without installing or starting a Prometheus server on this machine.
