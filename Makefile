@@ -10,7 +10,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
+.PHONY: help venv host up down status test lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ molecule: host ## Molecule scenarios (MOLECULE_SCENARIOS="default jetson" to pic
 
 bench-provision: host ## Benchmark: first converge and no-op re-converge of both demo nodes
 	python benchmarks/perf/provision.py
+
+bench-fleet: host ## Benchmark: one update wave of 1, 2, 4 and 8 clusters (BENCH_FLEET_ARGS="--clusters 1,2")
+	python benchmarks/perf/fleet.py $(BENCH_FLEET_ARGS)
 
 constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
 	rm -rf .cache/pin && python3 -m venv .cache/pin

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from perfutil import changed, host_facts
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -29,7 +29,6 @@ CLUSTER = {
     "demo_cluster_state_dir": str(REPO / ".cache" / "bench"),
 }
 SITE_CAS = "{{ query('ansible.builtin.fileglob', '/usr/local/share/ca-certificates/*.crt') }}"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def ansible(*args: str) -> tuple[float, str]:
@@ -65,27 +64,6 @@ def write_inventory() -> Path:
     return path
 
 
-def changed(recap: str) -> dict[str, int]:
-    return {host: int(ch) for host, _ok, ch, _u, _f in RECAP.findall(recap)}
-
-
-def host_facts() -> dict[str, str]:
-    mem_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
-    )
-    version = subprocess.run([str(BIN / "ansible"), "--version"], capture_output=True, text=True).stdout
-    podman = subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip()
-    return {
-        "ansible-core": version.splitlines()[0].split("[core ")[-1].rstrip("]"),
-        "python": platform.python_version(),
-        "cpu cores": str(os.cpu_count()),
-        "memory": f"{mem_kib / 1048576:.1f} GiB",
-        "kernel": platform.release(),
-        "machine": platform.machine(),
-        "container runtime": podman,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="leave the benchmark nodes running")
@@ -103,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             ansible("ansible-playbook", "playbooks/demo.yml", "-e", remove)
 
     print("PicoCluster Claw provisioning benchmark (2 nodes, playbooks/site.yml)")
-    for key, value in host_facts().items():
+    for key, value in host_facts(BIN).items():
         print(f"  {key:18} {value}")
     print(f"  {'nodes created in':18} {create_s:6.1f} s (containers from the cached base image)")
     print(f"{'run':24} {'wall s':>8}  changed per node")
