@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from perfutil import BenchError, changed, container_cpu_seconds, host_facts, machine_busy_seconds
+from perfutil import BenchError, changed, container_cpu_seconds, host_facts, machine_busy_seconds, ssh_node_vars
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -43,7 +43,6 @@ SCENARIO = REPO / "molecule" / "fleet"
 STATE = REPO / ".cache" / "bench-fleet"
 PREFIX = "benchfleet"
 NETWORK = {"demo_cluster_network": PREFIX, "demo_cluster_subnet": "10.89.79.0/24"}
-SITE_CAS = "{{ query('ansible.builtin.fileglob', '/usr/local/share/ca-certificates/*.crt') }}"
 TARGET_RATIO = 3.0
 TARGET_CLUSTERS = 8
 SETTINGS = {
@@ -134,11 +133,7 @@ def inventory(count: int, state: Path) -> dict:
         "all": {
             "children": {"claw": {"hosts": hosts}, "crush": {"hosts": {name: {} for name in hosts}}, **clusters},
             "vars": {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": f"{state}/id_ed25519",
-                "ansible_ssh_common_args": f"-o UserKnownHostsFile={state}/known_hosts"
-                " -o StrictHostKeyChecking=accept-new",
-                "base_ca_certificates": SITE_CAS,
+                **ssh_node_vars(state),
                 # The fleet scenario's light set: what a wave applies and the gate that checks it.
                 "fleet_update_tasks": str(SCENARIO / "tasks" / "wave.yml"),
                 "appliance_health_gates": ["node", "commands", "leds"],

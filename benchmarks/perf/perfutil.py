@@ -136,3 +136,17 @@ def container_cpu_seconds(name: str) -> float:
             if "usage_usec" in usage:
                 return int(usage["usage_usec"]) / 1e6
     return math.nan
+
+
+# The site's extra CAs (a TLS-inspecting proxy's), trusted by benchmark nodes as role base trusts them.
+SITE_CAS = "{{ query('ansible.builtin.fileglob', '/usr/local/share/ca-certificates/*.crt') }}"
+
+
+def ssh_node_vars(state: str | Path) -> dict[str, object]:
+    """Inventory variables for benchmark nodes reached as root over SSH with a key kept in ``state``."""
+    return {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": f"{state}/id_ed25519",
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={state}/known_hosts -o StrictHostKeyChecking=accept-new",
+        "base_ca_certificates": SITE_CAS,
+    }

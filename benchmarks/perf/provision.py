@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from perfutil import changed, host_facts
+from perfutil import changed, host_facts, ssh_node_vars
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -28,7 +28,6 @@ CLUSTER = {
     "demo_cluster_subnet": "10.89.78.0/24",
     "demo_cluster_state_dir": str(REPO / ".cache" / "bench"),
 }
-SITE_CAS = "{{ query('ansible.builtin.fileglob', '/usr/local/share/ca-certificates/*.crt') }}"
 
 
 def ansible(*args: str) -> tuple[float, str]:
@@ -50,11 +49,7 @@ def write_inventory() -> Path:
                 "crush": {"hosts": {"bench-crush": {"ansible_host": NODES[1]["ipv4"]}}},
             },
             "vars": {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": f"{state}/id_ed25519",
-                "ansible_ssh_common_args": f"-o UserKnownHostsFile={state}/known_hosts"
-                " -o StrictHostKeyChecking=accept-new",
-                "base_ca_certificates": SITE_CAS,
+                **ssh_node_vars(state),
             },
         }
     }
