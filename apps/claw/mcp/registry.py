@@ -23,12 +23,15 @@ DEFAULT_CONFIG = Path("/etc/claw/mcp.yml")
 class ServerInfo:
     module: str
     port: int
+    # Whether a tool reports progress while it runs: over HTTP such a server answers with an event stream, the
+    # others with one JSON body (no stream to set up per call).
+    streams_progress: bool = False
 
 
 SERVERS: dict[str, ServerInfo] = {
     "leds": ServerInfo("claw.mcp.leds", 8701),
     "system": ServerInfo("claw.mcp.system", 8702),
-    "crush": ServerInfo("claw.mcp.crush", 8703),
+    "crush": ServerInfo("claw.mcp.crush", 8703, streams_progress=True),
     "time": ServerInfo("claw.mcp.time", 8704),
     "files": ServerInfo("claw.mcp.files", 8705),
 }
@@ -48,10 +51,14 @@ class ConfigError(ValueError):
     """The configuration file or a server's settings are not valid; the message says which key and why."""
 
 
-def load_module(name: str) -> ModuleType:
+def check_name(name: str) -> ServerInfo:
     if name not in SERVERS:
         raise ConfigError(f"unknown MCP server {name!r}; known: {', '.join(SERVERS)}")
-    return importlib.import_module(SERVERS[name].module)
+    return SERVERS[name]
+
+
+def load_module(name: str) -> ModuleType:
+    return importlib.import_module(check_name(name).module)
 
 
 def read_config(path: Path | None) -> ProcessConfig:
@@ -69,8 +76,18 @@ def read_config(path: Path | None) -> ProcessConfig:
     except ValidationError as err:
         raise ConfigError(f"{path}: {_first_error(err)}") from None
     for name in config.servers:
-        load_module(name)  # refuses unknown names early
+        check_name(name)  # refuses unknown names early, without importing every server
     return config
+
+
+def served_port(name: str, config: ProcessConfig) -> int | None:
+    """The loopback port the configured MCP service serves ``name`` on, or None when it does not serve it."""
+    if name not in config.servers:
+        return None
+    port = config.servers[name].get("port", check_name(name).port)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ConfigError(f"server {name}: port: {port!r} is not a TCP port")
+    return port
 
 
 def server_settings(name: str, config: ProcessConfig, overrides: dict[str, str] | None = None) -> BaseModel:
