@@ -13,13 +13,11 @@ process instead.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
 from pathlib import Path
 
 from claw.mcp import relay
-from claw.mcp.registry import SERVERS, ConfigError, load_module, read_config, served_port, server_settings
+from claw.mcp.servers import SERVERS, ConfigError, configured_endpoint
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,9 +47,24 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    every = args.server in ("serve", "check")
+    stdio = not (every or args.http)
+    if stdio and not (args.standalone or args.overrides):
+        endpoint = configured_endpoint(args.config, args.server)
+        if endpoint is not None and relay.service_listening(*endpoint):
+            return relay.relay_stdio(*endpoint)
+    return serve(args, every, stdio)
+
+
+def serve(args: argparse.Namespace, every: bool, stdio: bool) -> int:
+    """Serve in this process: the settings validated, the MCP SDK and the servers' modules loaded."""
+    import asyncio
+    import logging
+
+    from claw.mcp.registry import load_module, read_config, server_settings
+
     try:
         config = read_config(args.config)
-        every = args.server in ("serve", "check")
         names = list(config.servers) if every else [args.server]
         if every and not names:
             raise ConfigError("no servers are enabled in the configuration's 'servers' section")
@@ -63,12 +76,6 @@ def run(args: argparse.Namespace) -> int:
                 server_settings(name, config)
             print(f"claw mcp: {args.config or 'the configuration'} is valid ({', '.join(names)})")
             return 0
-        stdio = not (every or args.http)
-        if stdio and not (args.standalone or overrides):
-            port = served_port(args.server, config)
-            if port is not None and relay.service_listening(config.host, port):
-                return relay.relay_stdio(config.host, port)
-        # Imported here: the relay above must not pay for the MCP SDK.
         from claw.mcp.runtime import Endpoint, ToolMetrics, serve_http
 
         metrics = ToolMetrics()
