@@ -60,6 +60,7 @@ CASES = [
     ("claw_apps", {"claw_apps_extras": ["gpu"]}, "claw_apps_extras"),
     ("exporters", {"exporters_crush_port": 9100}, "Exporter ports must be distinct"),
     ("exporters", {"exporters_allowed_sources": ["10.0.0.0/40"]}, "every scraper an"),
+    ("exporters", {"exporters_crush_llamacpp_config": "etc/llamacpp/config.json"}, "an absolute path"),
     ("leds", {"leds_socket": "/tmp/leds.sock"}, "leds_socket must be a file in /run/claw-leds"),
     ("leds", {"leds_backend": "neopixel"}, "leds_backend"),
     ("mcp_servers", {"mcp_servers_restartable_units": ["ssh.service"]}, "restartable but not allowed"),
