@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ DEFAULT_TIMEOUT_S = 1.0
 LLAMACPP_DEFAULT_N_CTX = 2048
 
 log = logging.getLogger(__name__)
+# Asks llama.cpp's /v1/models while the scrape's own thread asks /health (Prometheus scrapes one at a time).
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine-read")
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,18 @@ def _llamacpp_health(client: httpx.Client) -> str | None:
 
 
 def read_llamacpp(client: httpx.Client) -> EngineStatus:
-    """Readiness and served models of a llama.cpp server (no version: these endpoints do not carry one)."""
+    """Readiness and served models of a llama.cpp server (no version: these endpoints do not carry one).
+
+    Both are asked at once, so a reading takes the slower answer, not the sum; when ``/health`` says the server is
+    not ready the models answer is not waited for (closing the client ends that request).
+    """
+    models_answer = _WORKERS.submit(_get_json, client, "/v1/models")
     problem = _llamacpp_health(client)
     if problem is not None:
+        models_answer.cancel()
         return EngineStatus(engine="llamacpp", up=False, error=problem)
     try:
-        models = parse_openai_models(_get_json(client, "/v1/models"))
+        models = parse_openai_models(models_answer.result())
     except EngineError as exc:
         if isinstance(exc.__cause__, httpx.TimeoutException):
             return EngineStatus(engine="llamacpp", up=True, busy=True)
