@@ -228,6 +228,8 @@ class EngineClient:
             try:
                 payload = await self._json("GET", path)
             except (EngineDown, EngineError) as err:
+                if getattr(err, "refused", False):
+                    raise  # nothing listens on the port: no other probe can answer either
                 last = getattr(err, "detail", str(err))
                 continue
             if isinstance(payload, dict) and key in payload:
