@@ -7,8 +7,6 @@ engine, a sandbox, a reminders database), served the way the appliance's claw-mc
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,8 @@ import httpx
 import pytest
 from claw.leds.client import LedClient
 from mcp import Client
-from test_inspector_relay import free_port
-from test_inspector_stdio import CLAW, EXPECTED_TOOLS, fake_engine, led_socket, workdir  # noqa: F401 (fixtures)
+from mcp_service import free_port, running_service
+from test_inspector_stdio import EXPECTED_TOOLS, fake_engine, led_socket, workdir  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.anyio
 
@@ -51,21 +49,8 @@ def service(workdir: Path, led_socket: Path, fake_engine: Any) -> Iterator[dict[
     servers = {name: {**settings[name], "port": ports[name]} for name in CALLS}
     config = workdir / "http-all.yml"
     config.write_text(json.dumps({"host": "127.0.0.1", "metrics_port": metrics_port, "servers": servers}))
-    process = subprocess.Popen([*CLAW, "mcp", "serve", "--config", str(config)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        for port in [*ports.values(), metrics_port]:
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None and time.monotonic() < deadline, "claw mcp serve did not start"
-                    time.sleep(0.1)
+    with running_service(config, [*ports.values(), metrics_port]):
         yield {"ports": ports, "metrics_port": metrics_port}
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.mark.parametrize("name", list(CALLS))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,10 @@ import claw
 import httpx
 import pytest
 from claw.mcp.reminders import ReminderStore
-from test_inspector_stdio import CALL_TIMEOUT, CLAW, closed_port_url
+from mcp_service import CLAW, free_port, running_service
+from test_inspector_stdio import CALL_TIMEOUT
 
 TIME_TOOLS = {"current_time", "day_of_week", "time_until", "format_duration", "create_reminder", "list_reminders"}
-
-
-def free_port() -> int:
-    return int(closed_port_url().rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +33,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     config.write_text(
         f"metrics_port: {metrics_port}\nservers:\n  time: {{port: {port}, database: '{database}', zone: UTC}}\n"
     )
-    process = subprocess.Popen([*CLAW, "mcp", "serve", "--config", str(config)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "claw mcp serve did not start"
-                time.sleep(0.1)
+    with running_service(config, [port, metrics_port]):
         yield {"base": base, "config": config, "database": database, "metrics_port": metrics_port}
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def inspect_relayed(inspector, service: dict[str, Any], *request: str) -> dict[str, Any]:
