@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from claw.threadweaver.config import Settings
 from fakes import FakeAnthropic, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ and a stopped engine reach the caller with crush's own wording and code, from th
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from fake_llamacpp import FakeLlamaCpp
 from fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.anyio
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 MODELS = {"llamacpp": "gemma3-270m", "ollama": "qwen3:4b"}
 
 

@@ -6,6 +6,7 @@ Spoken as raw HTTP (httpx), as OpenAI's clients send it: the ``openai`` package 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from fakes import FakeAnthropic, FakeOllama, FakeOpenAI, Reply
 from pydantic import ValidationError
 
 pytestmark = pytest.mark.anyio
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 KEYS = {"agent-a": "sk-tw-agent-a-0123456789", "agent-b": "sk-tw-agent-b-0123456789", "ops": "sk-tw-ops-0123456789ab"}
 WEATHER = {
     "type": "function",

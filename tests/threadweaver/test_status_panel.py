@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "status"))
 from fake_prometheus import FakePrometheus, alert
 
 pytestmark = pytest.mark.anyio
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 
 
 class Clock:

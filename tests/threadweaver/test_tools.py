@@ -4,6 +4,7 @@ streamable HTTP on free loopback ports, a scripted OpenAI-compatible fake as the
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import threading
 import time
@@ -31,7 +32,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import ValidationError
 
 pytestmark = pytest.mark.anyio
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 KEY = "cd" * 32
 
 
