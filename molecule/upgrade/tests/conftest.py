@@ -75,6 +75,7 @@ class State:
     gateway_pid: str
     gateway_exe: str
     gateway_ready: dict
+    gateway_version: str
     leds_exec_start: str
     leds_process: str
     leds_active: str
@@ -102,6 +103,15 @@ def _http_json(host, url: str) -> dict:
     return json.loads(result.stdout) if result.rc == 0 else {"error": result.stderr}
 
 
+def _gateway_version(host) -> str:
+    """The version the running gateway reports over its RPC (the operators' openclaw command, with its token)."""
+    result = host.run("openclaw gateway status --json")
+    try:
+        return str(json.loads(result.stdout)["rpc"]["server"]["version"])
+    except (ValueError, KeyError, TypeError):
+        return f"unknown: rc {result.rc}: {result.stdout[-500:]} {result.stderr[-500:]}"
+
+
 def state() -> State:
     host = node()
     gateway_pid = host.check_output("systemctl show -P MainPID openclaw.service")
@@ -117,6 +127,7 @@ def state() -> State:
         gateway_pid=gateway_pid,
         gateway_exe=host.check_output(f"readlink /proc/{gateway_pid}/exe") if gateway_pid != "0" else "",
         gateway_ready=_http_json(host, "http://127.0.0.1:18789/readyz"),
+        gateway_version=_gateway_version(host),
         leds_exec_start=host.check_output("grep ^ExecStart= /etc/systemd/system/claw-leds.service"),
         leds_process=host.check_output(f"tr '\\0' ' ' < /proc/{leds_pid}/cmdline") if leds_pid != "0" else "",
         leds_active=host.check_output("systemctl is-active claw-leds.service || true"),

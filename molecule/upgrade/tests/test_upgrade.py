@@ -30,7 +30,9 @@ def assert_runs(state: State, version: Versions) -> None:
     # The gateway runs on this Node.js release and answers ready.
     assert state.gateway_active == "active"
     assert state.gateway_exe == f"/opt/nodejs/releases/{version.nodejs}/bin/node"
-    assert state.gateway_ready.get("ready") is True or state.gateway_ready.get("ok") is True, state.gateway_ready
+    assert state.gateway_ready.get("ready") is True and state.gateway_ready.get("failing") == [], state.gateway_ready
+    # The running gateway (not only the files on disk) is this OpenClaw release.
+    assert state.gateway_version == version.openclaw
     # The LED daemon runs from the claw apps' release in use.
     assert state.leds_active == "active"
     assert f"{state.current['claw_apps']}/venv/" in state.leds_exec_start
