@@ -125,7 +125,10 @@ def state() -> State:
         claw_version=host.check_output("claw --version"),
         gateway_active=host.check_output("systemctl is-active openclaw.service || true"),
         gateway_pid=gateway_pid,
-        gateway_exe=host.check_output(f"readlink /proc/{gateway_pid}/exe") if gateway_pid != "0" else "",
+        # As the gateway's own user: podman exec's root lacks CAP_SYS_PTRACE, which another user's exe link needs.
+        gateway_exe=host.check_output(f"runuser -u openclaw -- readlink /proc/{gateway_pid}/exe")
+        if gateway_pid != "0"
+        else "",
         gateway_ready=_http_json(host, "http://127.0.0.1:18789/readyz"),
         gateway_version=_gateway_version(host),
         leds_exec_start=host.check_output("grep ^ExecStart= /etc/systemd/system/claw-leds.service"),
