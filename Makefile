@@ -10,7 +10,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test lint docs pytest molecule bench-provision bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
+.PHONY: help venv host up down status test lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ down: venv ## Remove the demo cluster (the base image stays cached)
 status: venv ## Report on the demo cluster
 	ansible-playbook $(DEMO) playbooks/verify.yml
 
-test: lint pytest molecule ## Everything: linters, pytest, Molecule scenarios
+test: lint pytest image-test molecule ## Everything: linters, pytest, the image build, Molecule scenarios
 
 lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
 	ruff check .
@@ -50,6 +50,9 @@ bench-exporters: venv ## Benchmark: exporter scrape latency and memory
 bench-threadweaver: venv ## Benchmark: ThreadWeaver's added latency, streaming, search at 100k messages, memory
 	python benchmarks/perf/threadweaver.py
 
+bundle: venv ## The air-gapped bundle (playbooks/bundle.yml; BUNDLE_DIR=... to choose where), see docs/air-gapped.md
+	ansible-playbook playbooks/bundle.yml $(if $(BUNDLE_DIR),-e bundle_dir=$(BUNDLE_DIR))
+
 lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/files/runtime-requirements.txt)
 	python tools/lock_runtime.py
 
@@ -57,7 +60,13 @@ docs: venv ## Regenerate the role README variable tables from meta/argument_spec
 	python tools/argspec_docs.py
 
 pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling)
-	pytest
+	pytest -m 'not slow' --ignore=tests/image
+
+pytest-slow: venv ## Slow tests: installs from a real air-gapped bundle with no network (unshare -n), minutes
+	pytest -m slow --ignore=tests/image
+
+image-test: host ## playbooks/image.yml: an arm64 image built under qemu-user-static, booted in a container (root)
+	pytest tests/image
 
 # promtool (Debian's prometheus package) unpacked into .cache: checks exporter output and rules
 # without installing or starting a Prometheus server on this machine.
@@ -79,6 +88,9 @@ molecule: host ## Molecule scenarios (MOLECULE_SCENARIOS="default jetson" to pic
 
 bench-provision: host ## Benchmark: first converge and no-op re-converge of both demo nodes
 	python benchmarks/perf/provision.py
+
+bench-fleet: host ## Benchmark: one update wave of 1, 2, 4 and 8 clusters (BENCH_FLEET_ARGS="--clusters 1,2")
+	python benchmarks/perf/fleet.py $(BENCH_FLEET_ARGS)
 
 constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
 	rm -rf .cache/pin && python3 -m venv .cache/pin

@@ -1,4 +1,5 @@
-"""What the perf benchmarks share: percentiles, free loopback ports, /proc memory readings, stopping processes.
+"""What the perf benchmarks share: percentiles, free loopback ports, /proc memory and CPU readings, stopping
+processes, the controller's facts and ansible-playbook recaps.
 
 Imported by the scripts beside it (``python benchmarks/perf/NAME.py`` puts this folder on the path). exporters.py
 and inference.py keep their own few lines instead: they are copied to a node as single files and run there.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -16,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 class BenchError(RuntimeError):
@@ -84,3 +89,64 @@ def wait_until(
                 return
         time.sleep(0.05)
     raise BenchError(f"{what} was not ready within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores of this machine have spent busy since boot (/proc/stat; idle and iowait excluded)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def changed(recap: str) -> dict[str, int]:
+    """changed= per host of an ansible-playbook PLAY RECAP (the last recap line of a host wins)."""
+    return {host: int(ch) for host, _ok, ch, _u, _f in RECAP.findall(recap)}
+
+
+def host_facts(bin_dir: Path) -> dict[str, str]:
+    """The controller a benchmark ran on: ansible-core (from ``bin_dir``), Python, cores, memory, kernel, podman."""
+    mem_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    version = subprocess.run([str(bin_dir / "ansible"), "--version"], capture_output=True, text=True).stdout
+    podman = subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "ansible-core": version.splitlines()[0].split("[core ")[-1].rstrip("]"),
+        "python": platform.python_version(),
+        "cpu cores": str(os.cpu_count()),
+        "memory": f"{mem_kib / 1048576:.1f} GiB",
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "container runtime": podman,
+    }
+
+
+def container_cpu_seconds(name: str) -> float:
+    """CPU time a podman container has used so far, from its cgroup (v1 cpuacct or v2 cpu.stat); NaN if unread."""
+    done = subprocess.run(
+        ["podman", "inspect", "--format", "{{.State.CgroupPath}}", name], capture_output=True, text=True
+    )
+    path = done.stdout.strip().lstrip("/")
+    v1 = Path("/sys/fs/cgroup/cpuacct") / path / "cpuacct.usage"
+    if path and v1.is_file():
+        return int(v1.read_text()) / 1e9
+    for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+        stat = root / path / "cpu.stat"
+        if path and stat.is_file():
+            usage = dict(line.split() for line in stat.read_text().splitlines() if line.strip())
+            if "usage_usec" in usage:
+                return int(usage["usage_usec"]) / 1e6
+    return math.nan
+
+
+# The site's extra CAs (a TLS-inspecting proxy's), trusted by benchmark nodes as role base trusts them.
+SITE_CAS = "{{ query('ansible.builtin.fileglob', '/usr/local/share/ca-certificates/*.crt') }}"
+
+
+def ssh_node_vars(state: str | Path) -> dict[str, object]:
+    """Inventory variables for benchmark nodes reached as root over SSH with a key kept in ``state``."""
+    return {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": f"{state}/id_ed25519",
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={state}/known_hosts -o StrictHostKeyChecking=accept-new",
+        "base_ca_certificates": SITE_CAS,
+    }

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from perfutil import changed, host_facts, ssh_node_vars
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -28,8 +28,6 @@ CLUSTER = {
     "demo_cluster_subnet": "10.89.78.0/24",
     "demo_cluster_state_dir": str(REPO / ".cache" / "bench"),
 }
-SITE_CAS = "{{ query('ansible.builtin.fileglob', '/usr/local/share/ca-certificates/*.crt') }}"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def ansible(*args: str) -> tuple[float, str]:
@@ -51,11 +49,7 @@ def write_inventory() -> Path:
                 "crush": {"hosts": {"bench-crush": {"ansible_host": NODES[1]["ipv4"]}}},
             },
             "vars": {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": f"{state}/id_ed25519",
-                "ansible_ssh_common_args": f"-o UserKnownHostsFile={state}/known_hosts"
-                " -o StrictHostKeyChecking=accept-new",
-                "base_ca_certificates": SITE_CAS,
+                **ssh_node_vars(state),
             },
         }
     }
@@ -63,27 +57,6 @@ def write_inventory() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(inventory))
     return path
-
-
-def changed(recap: str) -> dict[str, int]:
-    return {host: int(ch) for host, _ok, ch, _u, _f in RECAP.findall(recap)}
-
-
-def host_facts() -> dict[str, str]:
-    mem_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
-    )
-    version = subprocess.run([str(BIN / "ansible"), "--version"], capture_output=True, text=True).stdout
-    podman = subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip()
-    return {
-        "ansible-core": version.splitlines()[0].split("[core ")[-1].rstrip("]"),
-        "python": platform.python_version(),
-        "cpu cores": str(os.cpu_count()),
-        "memory": f"{mem_kib / 1048576:.1f} GiB",
-        "kernel": platform.release(),
-        "machine": platform.machine(),
-        "container runtime": podman,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             ansible("ansible-playbook", "playbooks/demo.yml", "-e", remove)
 
     print("PicoCluster Claw provisioning benchmark (2 nodes, playbooks/site.yml)")
-    for key, value in host_facts().items():
+    for key, value in host_facts(BIN).items():
         print(f"  {key:18} {value}")
     print(f"  {'nodes created in':18} {create_s:6.1f} s (containers from the cached base image)")
     print(f"{'run':24} {'wall s':>8}  changed per node")

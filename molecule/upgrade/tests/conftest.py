@@ -58,7 +58,7 @@ def version_n() -> Versions:
 def version_n1() -> Versions:
     nodejs = _yaml(PROJECT / "roles/nodejs/defaults/main.yml")["nodejs_version"]
     openclaw = _yaml(PROJECT / "roles/openclaw/defaults/main.yml")["openclaw_version"]
-    # ../shared/second_release.yml: this checkout with <version>.post1.
+    # ../shared/release.yml: this checkout with <version>.post1.
     return Versions(str(nodejs), str(openclaw), _pyproject_version() + ".post1")
 
 

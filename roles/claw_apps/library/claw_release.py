@@ -35,6 +35,13 @@ options:
   python_version: {description: The node's Python as major.minor., type: str, required: true}
   machine: {description: The node's CPU (x86_64 or aarch64)., type: str, required: true}
   epoch: {description: SOURCE_DATE_EPOCH for the wheel's timestamps., type: int, default: 315532800}
+  find_links:
+    description:
+      - A directory of wheels (an air-gapped bundle's C(python/)) to take the dependencies from with no index at
+        all; empty downloads them from the indexes the controller's pip is configured with. The lock's hashes are
+        required either way.
+    type: path
+    default: ""
 author: PicoCluster Claw
 """
 
@@ -109,6 +116,7 @@ def main() -> None:
             "python_version": {"type": "str", "required": True},
             "machine": {"type": "str", "required": True, "choices": ["x86_64", "aarch64"]},
             "epoch": {"type": "int", "default": 315532800},
+            "find_links": {"type": "path", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -133,10 +141,11 @@ def main() -> None:
         requirements.write_text(text, encoding="utf-8")
         platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{params['machine']}")]
         wheelhouse = scratch / "wheelhouse"
+        sources = ["--no-index", "--find-links", params["find_links"]] if params["find_links"] else []
         run(module, [
             sys.executable, "-m", "pip", "download", "--quiet", "--require-hashes", "--no-deps",
             "--only-binary", ":all:", "--python-version", params["python_version"], *platforms,
-            "--dest", str(wheelhouse), "--requirement", str(requirements),
+            "--dest", str(wheelhouse), "--requirement", str(requirements), *sources,
         ])  # fmt: skip
         shutil.copy2(wheel, wheelhouse / wheel.name)
         handle, name = tempfile.mkstemp(dir=cache, prefix=".claw-", suffix=".partial")
