@@ -86,6 +86,20 @@ def test_a_wave_applies_the_roles_of_site_yml_in_its_order():
     assert _included(provision) == _roles(plays)
 
 
+def test_a_wave_gathers_the_facts_the_roles_read():
+    """site.yml gathers every fact; a wave must gather at least those the roles' defaults read, or it installs
+    something else (an empty openclaw_allowed_sources closes the gateway's port to the LAN)."""
+    used = set()
+    for path in [*REPO.glob("roles/*/defaults/main.yml"), *REPO.glob("roles/*/tasks/*.yml")]:
+        text = path.read_text(encoding="utf-8")
+        used |= {fact for fact in ("default_ipv4", "all_ipv4_addresses", "processor_vcpus") if fact in text}
+    assert used == {"default_ipv4", "all_ipv4_addresses", "processor_vcpus"}
+    needs = {"default_ipv4": "network", "all_ipv4_addresses": "network", "processor_vcpus": "hardware"}
+    play = yaml.safe_load((REPO / "playbooks/update.yml").read_text())[1]
+    assert play["gather_facts"] is True
+    assert {needs[fact] for fact in used} <= set(play["gather_subset"])
+
+
 def test_the_release_module_switches_links_and_units_back(tmp_path: Path):
     root, units = tmp_path / "claw", tmp_path / "units"
     for release in ("1.0-aaa", "1.1-bbb"):
