@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ NODE = "upgrade-claw"
 # The components installed side by side: name to the root of its releases.
 ROOTS = {"claw_apps": "/opt/claw", "nodejs": "/opt/nodejs", "openclaw": "/opt/openclaw"}
 # The openclaw command as the gateway's unit runs it (its PATH: the current Node.js release).
+# An update installs a Node.js, an OpenClaw (npm ci) and a claw apps release with both health gates: well over
+# ten minutes on a loaded 2-core host.
+UPDATE_TIMEOUT = 2400
 OPENCLAW = "env PATH=/opt/nodejs/current/bin:/usr/bin:/bin /opt/openclaw/current/node_modules/.bin/openclaw"
 
 
@@ -99,7 +103,7 @@ def _http_json(host, url: str) -> dict:
         "        time.sleep(2)\n"
         "sys.exit(1)\n"
     )
-    result = host.run("python3 -c " + json.dumps(script))
+    result = host.run("python3 -c " + shlex.quote(script))
     return json.loads(result.stdout) if result.rc == 0 else {"error": result.stderr}
 
 
@@ -155,12 +159,12 @@ def at_n() -> Step:
 @pytest.fixture(scope="session")
 def at_n1(at_n: Step) -> Step:
     """playbooks/update.yml with the scenario's inventory: version N+1."""
-    run = run_playbook(PROJECT / "playbooks/update.yml", {})
+    run = run_playbook(PROJECT / "playbooks/update.yml", {}, timeout=UPDATE_TIMEOUT)
     return Step(run, state())
 
 
 @pytest.fixture(scope="session")
 def back_at_n(at_n1: Step) -> Step:
     """playbooks/rollback.yml after the update: version N again."""
-    run = run_playbook(PROJECT / "playbooks/rollback.yml", {})
+    run = run_playbook(PROJECT / "playbooks/rollback.yml", {}, timeout=UPDATE_TIMEOUT)
     return Step(run, state())
