@@ -10,8 +10,11 @@ reminders database.
 * in-process: ``Client(server)`` on the server object ``claw mcp`` would build (metrics middleware included);
   tools/list and tools/call latency, p50/p99 over --calls calls each.
 * loopback HTTP: the same against one ``claw mcp serve`` process running all five over streamable HTTP.
+* stdio: the same through ``claw mcp NAME --stdio`` relaying to that process (what a desktop client gets).
 * cold start: spawning ``claw mcp NAME --stdio`` until initialize + tools/list have completed, median of
-  --cold-runs (the bare interpreter's start is printed beside it for scale).
+  --cold-runs (the bare interpreter's start is printed beside it for scale), two ways: relayed to the running
+  ``claw mcp serve`` (what a desktop client gets on an appliance, whose service is always up) and standalone
+  (``--standalone``: the server and the MCP SDK start in the client's process).
 * memory: VmRSS of the ``claw mcp serve`` process with all five after the HTTP runs, and of a process serving one
   server (--single) after a few calls, for comparison.
 
@@ -242,6 +245,7 @@ class Served:
     process: subprocess.Popen[Any]
     ports: dict[str, int]
     metrics_port: int
+    config: Path
 
 
 @contextlib.contextmanager
@@ -261,7 +265,7 @@ def serve(env: Env, names: list[str], tag: str) -> Iterator[Served]:
 
     try:
         wait_until(listening, process, f"claw mcp serve ({', '.join(names)})", log)
-        yield Served(process, ports, metrics_port)
+        yield Served(process, ports, metrics_port, config)
     finally:
         process.terminate()
         try:
@@ -279,12 +283,21 @@ async def over_http(served: Served, names: list[str], calls: int) -> dict[str, A
     return results
 
 
+async def over_stdio(served: Served, names: list[str], calls: int) -> dict[str, Any]:
+    """The same over stdio, through ``claw mcp NAME --stdio`` relaying to ``served`` (a desktop client's path)."""
+    results = {}
+    for name in names:
+        argv = relayed_argv(served, name)
+        params = StdioServerParameters(command=argv[0], args=argv[1:], env={**os.environ}, cwd=str(REPO))
+        async with Client(stdio_client(params), cache=None) as client:
+            results[name] = await time_client(client, name, calls)
+    return results
+
+
 # --- cold start ---------------------------------------------------------------------------------------------
 
 
-async def cold_start_once(env: Env, name: str, errlog: TextIO) -> float:
-    overrides = [f"{key}={value}" for key, value in env.settings(name, "cold").items() if value is not None]
-    argv = [*CLAW, "mcp", name, "--stdio", *(arg for pair in overrides for arg in ("--set", pair))]
+async def cold_start_once(argv: list[str], name: str, errlog: TextIO) -> float:
     params = StdioServerParameters(command=argv[0], args=argv[1:], env={**os.environ}, cwd=str(REPO))
     start = time.perf_counter()
     async with Client(stdio_client(params, errlog=errlog), cache=None) as client:
@@ -295,21 +308,33 @@ async def cold_start_once(env: Env, name: str, errlog: TextIO) -> float:
     return elapsed
 
 
-async def cold_starts(env: Env, names: list[str], runs: int) -> dict[str, Any]:
-    from claw.mcp.registry import SERVERS
+def standalone_argv(env: Env, name: str) -> list[str]:
+    overrides = [f"{key}={value}" for key, value in env.settings(name, "cold").items() if value is not None]
+    return [*CLAW, "mcp", name, "--stdio", "--standalone", *(arg for pair in overrides for arg in ("--set", pair))]
+
+
+def relayed_argv(served: Served, name: str) -> list[str]:
+    return [*CLAW, "mcp", name, "--stdio", "--config", str(served.config)]
+
+
+async def cold_starts(env: Env, names: list[str], runs: int, served: Served | None = None) -> dict[str, Any]:
+    """Cold starts standalone, or relayed to ``served`` when given (imports: what the started process loads)."""
+    from claw.mcp.servers import SERVERS
 
     results: dict[str, Any] = {}
-    with (env.tmp / "stdio.log").open("w") as errlog:
+    with (env.tmp / "stdio.log").open("a") as errlog:
         for name in names:
+            argv = standalone_argv(env, name) if served is None else relayed_argv(served, name)
             try:
-                samples = [await cold_start_once(env, name, errlog) for _ in range(runs)]
+                samples = [await cold_start_once(argv, name, errlog) for _ in range(runs)]
             except BenchError:
                 raise
             except Exception as err:  # the SDK wraps a dead server in several ways; say which server
                 errlog.flush()
                 tail = (env.tmp / "stdio.log").read_text()[-2000:]
                 raise BenchError(f"{name} over stdio failed: {err!r}\n{tail}") from err
-            imports = spawn_time(f"import os, claw.cli, {SERVERS[name].module}; os._exit(0)", runs)
+            loaded = "claw.mcp.relay" if served is not None else SERVERS[name].module
+            imports = spawn_time(f"import os, claw.cli, claw.mcp.cli, {loaded}; os._exit(0)", runs)
             results[name] = {
                 "median_s": statistics.median(samples),
                 "min_s": min(samples),
@@ -352,23 +377,28 @@ def print_report(report: dict[str, Any]) -> None:
     header = f"{'server':8} {'tool':16} {'path':10} {'list p50':>9} {'list p99':>9} {'call p50':>9} {'call p99':>9}"
     print(f"{header}  target call p50")
     for name in report["servers"]:
-        for path, key, target in (("in-proc", "in_process", TARGET_INPROC_MS), ("http", "http", TARGET_HTTP_MS)):
+        paths = (
+            ("in-proc", "in_process", TARGET_INPROC_MS),
+            ("http", "http", TARGET_HTTP_MS),
+            ("stdio", "stdio", None),
+        )
+        for path, key, target in paths:
             row = report[key].get(name)
             if row is None:
                 continue
             listed, called = row["tools_list"], row["tools_call"]
+            goal = "(no target)" if target is None else f"<= {target:g} ms {verdict(called['p50_ms'] <= target)}"
             print(
                 f"{name:8} {TOOLS[name]:16} {path:10} {listed['p50_ms']:7.2f}ms {listed['p99_ms']:7.2f}ms "
-                f"{called['p50_ms']:7.2f}ms {called['p99_ms']:7.2f}ms  <= {target:g} ms "
-                f"{verdict(called['p50_ms'] <= target)}"
+                f"{called['p50_ms']:7.2f}ms {called['p99_ms']:7.2f}ms  {goal}"
             )
-    cold = report["cold_start"]
-    if cold:
+    if report["cold_start"] or report["cold_start_relayed"]:
         print(f"cold start over stdio (spawn to initialize + tools/list, median of {report['cold_runs']}):")
-        print(f"  {'interpreter only':16} {report['interpreter_start_s'] * 1000:7.0f} ms  (python -c, no imports)")
-        for name, row in cold.items():
+        print(f"  {'interpreter only':28} {report['interpreter_start_s'] * 1000:7.0f} ms  (python -c, no imports)")
+    for key, how in (("cold_start_relayed", "relayed to the service"), ("cold_start", "standalone")):
+        for name, row in report[key].items():
             print(
-                f"  {name:16} {row['median_s'] * 1000:7.0f} ms  min {row['min_s'] * 1000:5.0f} ms  "
+                f"  {name + ', ' + how:28} {row['median_s'] * 1000:7.0f} ms  min {row['min_s'] * 1000:5.0f} ms  "
                 f"of which imports {row['imports_s'] * 1000:5.0f} ms  "
                 f"<= {TARGET_COLD_S * 1000:.0f} ms {verdict(row['median_s'] <= TARGET_COLD_S)}"
             )
@@ -401,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         "host": f"python {platform.python_version()}, {os.cpu_count()} cores",
         "in_process": {},
         "http": {},
+        "stdio": {},
         "cold_start": {},
+        "cold_start_relayed": {},
         "memory": {},
     }
     started = time.perf_counter()
@@ -416,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
                     "what": f"claw mcp serve, {len(names)} servers, after calls",
                     **rss(served.process.pid),
                 }
+                report["stdio"] = asyncio.run(over_stdio(served, names, args.calls))
+                if not args.skip_cold:
+                    report["interpreter_start_s"] = spawn_time("import os; os._exit(0)", args.cold_runs)
+                    report["cold_start_relayed"] = asyncio.run(cold_starts(env, names, args.cold_runs, served))
             with serve(env, [args.single], "serve-one") as served:
                 asyncio.run(warm_up(served, [args.single]))
                 report["memory"]["serve_one"] = {
@@ -423,7 +459,6 @@ def main(argv: list[str] | None = None) -> int:
                     **rss(served.process.pid),
                 }
             if not args.skip_cold:
-                report["interpreter_start_s"] = spawn_time("import os; os._exit(0)", args.cold_runs)
                 report["cold_start"] = asyncio.run(cold_starts(env, names, args.cold_runs))
     except BenchError as err:
         print(f"mcp benchmark: {err}", file=sys.stderr)

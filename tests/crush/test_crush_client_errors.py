@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
+import httpx
 import pytest
 from claw.crush import errors
 from claw.crush.client import EngineClient
@@ -38,17 +42,43 @@ def test_codes_are_stable_and_distinct():
     assert all(issubclass(cls, CrushError) for cls in classes)
 
 
-async def test_closed_port_is_unreachable(closed_url):
+async def test_closed_port_is_engine_down(closed_url):
+    # A refused connection is the node's kernel answering: crush is up, nothing listens on the engine port.
     address = closed_url.removeprefix("http://")
     async with EngineClient(closed_url, timeout=2) as client:
-        with pytest.raises(CrushUnreachable) as caught:
+        with pytest.raises(EngineDown) as caught:
             await client.list_models()
         health = await client.health()
     message = str(caught.value)
-    assert address in message and "connection refused" in message
-    assert "powered on" in message and "LAN" in message and "\n" not in message
-    assert not health.reachable and not health.ready
-    assert health.error_code == "crush_unreachable" and health.error == message
+    assert message.startswith(f"nothing listens on {address} (connection refused)")
+    assert "stopped or still starting" in message and "powered on" not in message and "\n" not in message
+    assert health.reachable and not health.ready
+    assert health.error_code == "engine_down" and health.error == message
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected", "fragment"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), EngineDown, "nothing listens on"),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), CrushUnreachable, "no route to host"),
+        (OSError(errno.ENETUNREACH, "Network is unreachable"), CrushUnreachable, "network unreachable"),
+        (socket.gaierror(-2, "Name or service not known"), CrushUnreachable, "host name not found"),
+    ],
+)
+def test_connect_failures_tell_a_stopped_engine_from_an_unreachable_node(exc, expected, fragment):
+    request = httpx.Request("GET", "http://192.0.2.7:8080/v1/models")
+    try:
+        raise httpx.ConnectError("All connection attempts failed", request=request) from exc
+    except httpx.ConnectError as err:
+        crush = errors.from_exception(err, "192.0.2.7:8080", "GET /v1/models", 5)
+    assert type(crush) is expected and fragment in str(crush) and "192.0.2.7:8080" in str(crush)
+    assert ("powered on" in str(crush)) == (expected is CrushUnreachable)
+
+
+def test_connect_timeout_is_unreachable():
+    request = httpx.Request("GET", "http://192.0.2.7:8080/v1/models")
+    crush = errors.from_exception(httpx.ConnectTimeout("timed out", request=request), "192.0.2.7:8080", "GET", 5)
+    assert isinstance(crush, CrushUnreachable) and "no answer to connect within 5 s" in str(crush)
 
 
 async def test_unknown_host_is_unreachable():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from claw.exporters.engine import LoadedModel, read_engine
 
@@ -93,3 +95,21 @@ def test_engine_down_is_reported_not_raised(engine, closed_port_url):
 def test_unknown_engine_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown engine"):
         read_engine("vllm", "http://127.0.0.1:1")
+
+
+def test_llamacpp_health_and_models_are_asked_together(fake_engine, llamacpp_routes):
+    # Each answer takes 0.3 s: asked one after the other the reading would take 0.6 s.
+    routes = {path: (*answer, 0.3) for path, answer in llamacpp_routes.items()}
+    started = time.perf_counter()
+    status = read_engine("llamacpp", fake_engine(routes), timeout=2)
+    assert status.up and [m.name for m in status.models] == ["qwen2.5-1.5b-instruct-q4_k_m.gguf"]
+    assert time.perf_counter() - started < 0.55
+
+
+def test_llamacpp_not_ready_does_not_wait_for_the_models(fake_engine, llamacpp_routes):
+    loading = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+    routes = {"/health": (503, loading), "/v1/models": (*llamacpp_routes["/v1/models"], 1.5)}
+    started = time.perf_counter()
+    status = read_engine("llamacpp", fake_engine(routes), timeout=5)
+    assert not status.up and status.error == "GET /health: HTTP 503 (Loading model)"
+    assert time.perf_counter() - started < 1.0

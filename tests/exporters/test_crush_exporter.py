@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import select
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -94,6 +96,60 @@ def test_llamacpp_models_without_memory_or_context(tmp_path, fake_engine, llamac
     assert "crush_engine_info" not in names
     assert "crush_model_memory_bytes" not in names
     assert "crush_model_context_length" not in names
+
+
+LLAMACPP_CONFIG = Path(__file__).resolve().parent.parent / "fixtures" / "llamacpp" / "config.json"
+
+
+def test_llamacpp_context_length_from_the_server_config(tmp_path, fake_engine, llamacpp_routes):
+    # The sample is shaped like the llamacpp role's config.json.j2 output; the name is the model_alias.
+    collector = CrushCollector(
+        tmp_path, engine="llamacpp", engine_url=fake_engine(llamacpp_routes), llamacpp_config=LLAMACPP_CONFIG
+    )
+    reg = registry_for(collector)
+    assert reg.get_sample_value("crush_model_context_length", {"model": "qwen2.5-1.5b-instruct-q4_k_m.gguf"}) == 4096
+    # Only served models are reported: gemma3-270m is configured but /v1/models does not list it here.
+    assert reg.get_sample_value("crush_model_context_length", {"model": "gemma3-270m"}) is None
+
+
+def test_llamacpp_config_changes_are_picked_up_and_a_missing_one_is_logged_once(
+    tmp_path, fake_engine, llamacpp_routes, caplog
+):
+    config = tmp_path / "config.json"
+    url = fake_engine(llamacpp_routes)
+    reg = registry_for(CrushCollector(tmp_path, engine="llamacpp", engine_url=url, llamacpp_config=config))
+    model = {"model": "qwen2.5-1.5b-instruct-q4_k_m.gguf"}
+    with caplog.at_level(logging.WARNING, logger="claw.exporters.engine"):
+        assert reg.get_sample_value("crush_model_context_length", model) is None
+        assert reg.get_sample_value("crush_model_loaded_info", model) == 1
+        reg.get_sample_value("crush_model_context_length", model)
+    assert len([r for r in caplog.records if "no context sizes" in r.getMessage()]) == 1
+    # No alias: the id is the model path; no n_ctx: llama-cpp-python's default.
+    config.write_text(json.dumps({"models": [{"model": "qwen2.5-1.5b-instruct-q4_k_m.gguf"}]}))
+    assert reg.get_sample_value("crush_model_context_length", model) == 2048
+    config.write_text(json.dumps({"models": [{"model": "/m/q.gguf", "model_alias": model["model"], "n_ctx": 8192}]}))
+    assert reg.get_sample_value("crush_model_context_length", model) == 8192
+
+
+def test_llamacpp_config_is_ignored_for_ollama(tmp_path, fake_engine, ollama_routes):
+    collector = CrushCollector(
+        tmp_path, engine="ollama", engine_url=fake_engine(ollama_routes), llamacpp_config=LLAMACPP_CONFIG
+    )
+    assert collector.llamacpp_config is None
+
+
+def test_llamacpp_exposition_passes_promtool(jetson_root, fake_engine, llamacpp_routes):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not on PATH (Debian/Ubuntu package 'prometheus' provides it)")
+    collector = CrushCollector(
+        jetson_root, engine="llamacpp", engine_url=fake_engine(llamacpp_routes), llamacpp_config=LLAMACPP_CONFIG
+    )
+    text = generate_latest(registry_for(collector))
+    assert b'crush_model_context_length{model="qwen2.5-1.5b-instruct-q4_k_m.gguf"} 4096.0' in text
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30, check=False)
+    report = (result.stdout + result.stderr).decode()
+    assert result.returncode == 0 and report.strip() == "", report
 
 
 def test_busy_llamacpp_keeps_its_last_known_models(tmp_path, fake_engine, llamacpp_routes):
@@ -214,3 +270,12 @@ def test_process_serves_metrics_and_exits_cleanly_on_sigterm(jetson_root):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_parser_takes_the_llamacpp_config():
+    from claw.exporters.crush import build_parser
+
+    assert build_parser().parse_args(["--llamacpp-config", "/etc/llamacpp/config.json"]).llamacpp_config == Path(
+        "/etc/llamacpp/config.json"
+    )
+    assert build_parser().parse_args([]).llamacpp_config is None

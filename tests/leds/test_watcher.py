@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import claw.leds.watcher as watcher_module
 import httpx
 import pytest
 from claw.leds.client import LedClient
@@ -262,3 +263,14 @@ def test_bad_settings_name_the_key(tmp_path):
         settings_from_args(parse(["--config", str(config)]))
     with pytest.raises(ValueError, match=r"interval: Input should be greater than or equal to 0\.5"):
         settings_from_args(parse(["--interval", "0.1"]))
+
+
+def test_auto_throttled_file_is_the_firmware_node_where_there_is_one(monkeypatch, tmp_path):
+    pi5 = Path(__file__).resolve().parents[1] / "fixtures" / "pi5_sysfs" / "sys"
+    monkeypatch.setattr(watcher_module, "SYS_DIR", pi5)
+    found = WatcherSettings(throttled_file="auto").throttled_file
+    assert found == pi5 / "devices/platform/soc@107c000000/soc@107c000000:firmware/get_throttled"
+    assert parse_throttled(found.read_text()) == 0x50005
+    monkeypatch.setattr(watcher_module, "SYS_DIR", tmp_path)  # not a Pi: nothing to watch
+    assert WatcherSettings(throttled_file="auto").throttled_file is None
+    assert WatcherSettings(throttled_file="/run/flags").throttled_file == Path("/run/flags")

@@ -142,16 +142,18 @@ async def test_llamacpp_refuses_pull_with_the_ansible_route(llamacpp):
     assert listed.structured_content["engine"] == "llamacpp"
 
 
-async def test_unreachable_crush(ollama):
+async def test_stopped_engine_on_a_reachable_crush(ollama):
     url = closed_port_url()
     async with Client(build_server(EngineClient(url, timeout=2), url + "/metrics")) as client:
         health = await client.call_tool("engine_health", {})
         listed = await client.call_tool("list_models", {})
         gpu = await client.call_tool("gpu_summary", {})
     assert not health.is_error  # a health probe reports the problem as data
-    assert health.structured_content["reachable"] is False
-    assert health.structured_content["error_code"] == "crush_unreachable"
-    assert listed.is_error and "connection refused" in text_of(listed) and "powered on" in text_of(listed)
+    assert health.structured_content["reachable"] is True  # the node refused: it is up, the engine is not
+    assert health.structured_content["ready"] is False
+    assert health.structured_content["error_code"] == "engine_down"
+    assert listed.is_error and "nothing listens on" in text_of(listed) and "connection refused" in text_of(listed)
+    assert "stopped or still starting" in text_of(listed) and "powered on" not in text_of(listed)
     assert gpu.is_error and "crush metrics exporter" in text_of(gpu)
 
 

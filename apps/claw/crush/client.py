@@ -124,6 +124,9 @@ class EngineClient:
         self._engine: Engine | None = None if engine == "auto" else engine
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
+        # The answer that identified the engine: a health probe right after detection uses it instead of asking
+        # the same endpoint twice.
+        self._detected_answer: Any = None
 
     async def __aenter__(self) -> EngineClient:
         return self
@@ -225,9 +228,12 @@ class EngineClient:
             try:
                 payload = await self._json("GET", path)
             except (EngineDown, EngineError) as err:
+                if getattr(err, "refused", False):
+                    raise  # nothing listens on the port: no other probe can answer either
                 last = getattr(err, "detail", str(err))
                 continue
             if isinstance(payload, dict) and key in payload:
+                self._detected_answer = payload
                 return engine
         raise EngineDown(
             self.address, f"neither Ollama's /api/version nor an OpenAI-compatible /v1/models answers ({last})"
@@ -243,11 +249,12 @@ class EngineClient:
         version = None
         try:
             engine = await self.engine()
+            answer, self._detected_answer = self._detected_answer, None
             if engine == "ollama":
-                payload = await self._json("GET", "/api/version")
+                payload = answer if answer is not None else await self._json("GET", "/api/version")
                 version = _str(payload.get("version")) if isinstance(payload, dict) else None
             else:
-                self._openai_models(await self._json("GET", "/v1/models"))
+                self._openai_models(answer if answer is not None else await self._json("GET", "/v1/models"))
         except CrushError as err:
             return EngineHealth(
                 url=self.base_url,

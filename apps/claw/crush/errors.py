@@ -30,8 +30,9 @@ _OOM = re.compile(
 _OLLAMA_OOM_AMOUNTS = re.compile(r"memory \(([^)]+)\) than is available \(([^)]+)\)", re.IGNORECASE)
 _ALLOCATING = re.compile(r"allocat\w* ([\d.]+ ?[KMGT]i?B)", re.IGNORECASE)
 _MISSING = re.compile(r"not found|does not exist|no such model|model_not_found", re.IGNORECASE)
+REFUSED = "connection refused"
 _ERRNO_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNREFUSED: REFUSED,
     errno.EHOSTUNREACH: "no route to host",
     errno.ENETUNREACH: "network unreachable",
     errno.EHOSTDOWN: "host is down",
@@ -81,13 +82,23 @@ class EngineTimeout(CrushError):
 class EngineDown(CrushError):
     code = "engine_down"
 
-    def __init__(self, address: str, detail: str, service: str = ENGINE) -> None:
+    def __init__(self, address: str, detail: str, service: str = ENGINE, *, refused: bool = False) -> None:
         self.address = address
         self.detail = detail
-        super().__init__(
-            f"the crush node at {address} answers but its {service} is not working ({_one_line(detail)}); "
-            f"check the {'engine service (ollama or llamacpp)' if service == ENGINE else service} on the crush node"
-        )
+        self.refused = refused
+        unit = "engine service (ollama or llamacpp)" if service == ENGINE else service
+        if refused:
+            # The node's kernel answered the SYN with a reset: crush is up, nothing listens on the port.
+            message = (
+                f"nothing listens on {address} ({_one_line(detail)}): the crush {unit} is stopped or still "
+                f"starting; check it on the crush node"
+            )
+        else:
+            message = (
+                f"the crush node at {address} answers but its {service} is not working ({_one_line(detail)}); "
+                f"check the {unit} on the crush node"
+            )
+        super().__init__(message)
 
 
 class ModelMissing(CrushError):
@@ -171,7 +182,7 @@ def _connect_reason(exc: BaseException) -> str:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
+            return REFUSED
         if isinstance(seen, socket.gaierror):
             return "host name not found"
         if isinstance(seen, OSError) and seen.errno in _ERRNO_REASONS:
@@ -190,7 +201,12 @@ def from_exception(
     if isinstance(exc, httpx.TimeoutException):
         return EngineTimeout(address, action, timeout, service)
     if isinstance(exc, httpx.ConnectError):
-        return CrushUnreachable(address, _connect_reason(exc), service)
+        reason = _connect_reason(exc)
+        if reason == REFUSED:
+            # nftables on crush admits claw to the port and the kernel resets the connection: the node is on the
+            # LAN and answering, the service is not listening.
+            return EngineDown(address, reason, service, refused=True)
+        return CrushUnreachable(address, reason, service)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return EngineDown(address, f"{action}: the connection closed without a complete answer", service)
     return EngineError(f"{action}: {type(exc).__name__}: {exc}")

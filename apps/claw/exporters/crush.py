@@ -22,7 +22,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from claw.exporters import jetson_sysfs
-from claw.exporters.engine import DEFAULT_TIMEOUT_S, ENGINES, EngineStatus, LoadedModel, read_engine
+from claw.exporters.engine import (
+    DEFAULT_TIMEOUT_S,
+    ENGINES,
+    EngineStatus,
+    LlamaCppConfig,
+    LoadedModel,
+    read_engine,
+)
 from claw.exporters.serving import parse_listen, serve_until_stopped
 
 log = logging.getLogger("claw.exporters.crush")
@@ -81,6 +88,7 @@ class CrushCollector(Collector):
         engine: str | None = "ollama",
         engine_url: str = DEFAULT_ENGINE_URL,
         engine_timeout: float = DEFAULT_TIMEOUT_S,
+        llamacpp_config: Path | str | None = None,
     ) -> None:
         if engine is not None and engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
@@ -88,6 +96,8 @@ class CrushCollector(Collector):
         self.engine = engine
         self.engine_url = engine_url
         self.engine_timeout = engine_timeout
+        # llama.cpp's API does not say a model's context size; its server's config file does.
+        self.llamacpp_config = LlamaCppConfig(llamacpp_config) if llamacpp_config and engine == "llamacpp" else None
         self._last_engine_error: str | None = None
         # What a busy engine served at the last scrape it answered in full.
         self._last_models: tuple[LoadedModel, ...] = ()
@@ -163,7 +173,8 @@ class CrushCollector(Collector):
         if status.version:
             families["crush_engine_info"].add_metric([status.engine, status.version], 1.0)
         if not status.busy:
-            self._last_models = status.models
+            config = self.llamacpp_config
+            self._last_models = config.apply(status.models) if config is not None else status.models
         for model in self._last_models:
             families["crush_model_loaded_info"].add_metric([model.name], 1.0)
             if model.size_bytes is not None and model.vram_bytes is not None:
@@ -193,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--engine-url", default=DEFAULT_ENGINE_URL, help="engine base URL (default %(default)s)")
     parser.add_argument("--engine-timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per engine request")
+    parser.add_argument(
+        "--llamacpp-config",
+        type=Path,
+        default=None,
+        help="llama-cpp-python server config (JSON) whose n_ctx gives the models' context length (llamacpp only)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -207,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine=None if args.engine == "none" else args.engine,
             engine_url=args.engine_url,
             engine_timeout=args.engine_timeout,
+            llamacpp_config=args.llamacpp_config,
         )
     )
     host, port = args.listen

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from claw.leds.client import LedClient, LedDaemonUnavailable, LedRequestError
 from claw.leds.protocol import DEFAULT_SOCKET, describe_errors
+from claw.mcp.sysinfo import find_throttled_file, parse_throttled
 
 if TYPE_CHECKING:
     import httpx
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("claw.leds.watcher")
 
 UP_STATES = frozenset({"active", "reloading"})
+SYS_DIR = Path("/sys")
 # Bits 0-3 of the Pi firmware's get_throttled describe now; bits 16-19 only say it happened since boot.
 THROTTLE_NOW = {0: "under-voltage", 1: "frequency capped", 2: "throttled", 3: "soft temperature limit"}
 MAX_NAMES_SHOWN = 4
@@ -53,12 +55,20 @@ class WatcherSettings(BaseModel):
     timeout: float = Field(3.0, gt=0, le=60, description="per probe, seconds")
     units: list[str] = Field(default_factory=list, description="systemd units that must be active")
     crush_url: str | None = Field(None, description="GET must answer 2xx/3xx, e.g. http://crush:8080/health")
-    throttled_file: Path | None = Field(None, description="hex flags like the firmware's get_throttled")
+    throttled_file: Path | None = Field(
+        None, description="hex flags like the firmware's get_throttled; 'auto' = the Pi firmware's file if any"
+    )
     thermal_file: Path | None = Field(None, description="millidegrees Celsius, e.g. thermal_zone0/temp")
     thermal_max_c: float = Field(80.0, gt=0, le=150)
     prometheus_url: str | None = Field(None, description="base URL; firing alerts from /api/v1/alerts")
     inference_url: str | None = Field(None, description="Prometheus text metrics of the inference engine")
     inference_metric: str = Field("llamacpp:requests_processing", description="> 0 means generating")
+
+    @field_validator("throttled_file", mode="before")
+    @classmethod
+    def _find_throttled_file(cls, value: object) -> object:
+        # A Pi 4 and a Pi 5 expose the firmware's word at different sysfs nodes; elsewhere there is none.
+        return find_throttled_file(SYS_DIR) if str(value) == "auto" else value
 
     @property
     def signal_ttl(self) -> float:
@@ -114,11 +124,6 @@ def evaluate(settings: WatcherSettings, seen: Observations) -> dict[str, Signal 
 def _names(names: Sequence[str]) -> str:
     shown = ", ".join(names[:MAX_NAMES_SHOWN])
     return shown if len(names) <= MAX_NAMES_SHOWN else f"{shown} and {len(names) - MAX_NAMES_SHOWN} more"
-
-
-def parse_throttled(text: str) -> int:
-    """``0x50005``, ``50005`` (sysfs) or ``throttled=0x50005`` (vcgencmd) to the flag bits."""
-    return int(text.strip().removeprefix("throttled=").removeprefix("0x"), 16)
 
 
 def metric_value(text: str, name: str) -> float | None:

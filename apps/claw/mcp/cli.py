@@ -1,20 +1,23 @@
 """``claw mcp``: run one server over stdio for a desktop client, or the enabled servers over loopback HTTP.
 
-claw mcp files --stdio --set root=/srv/sandbox     one server, stdin/stdout
+claw mcp files --stdio                             one server, stdin/stdout (relayed to the service if it runs)
+claw mcp files --stdio --set root=/srv/sandbox     one server of its own, stdin/stdout
 claw mcp time --http                               one server on its loopback port
 claw mcp serve                                     every server in /etc/claw/mcp.yml, one process
+
+Over stdio, a server the configuration enables and the running service answers for is relayed to that service
+(one instance for every client, and a start without the MCP SDK); --standalone or --set runs a server in this
+process instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
 from pathlib import Path
 
-from claw.mcp.registry import SERVERS, ConfigError, load_module, read_config, server_settings
-from claw.mcp.runtime import Endpoint, ToolMetrics, serve_http
+from claw.mcp import relay
+from claw.mcp.servers import SERVERS, ConfigError, configured_endpoint
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     transport = parser.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="serve one server over stdin/stdout (default)")
     transport.add_argument("--http", action="store_true", help="serve one server over loopback streamable HTTP")
+    parser.add_argument(
+        "--standalone", action="store_true", help="with --stdio: serve in this process, never relay to the service"
+    )
     parser.add_argument("--config", type=Path, help="process configuration (default /etc/claw/mcp.yml if present)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one setting"
@@ -41,9 +47,24 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    every = args.server in ("serve", "check")
+    stdio = not (every or args.http)
+    if stdio and not (args.standalone or args.overrides):
+        endpoint = configured_endpoint(args.config, args.server)
+        if endpoint is not None and relay.service_listening(*endpoint):
+            return relay.relay_stdio(*endpoint)
+    return serve(args, every, stdio)
+
+
+def serve(args: argparse.Namespace, every: bool, stdio: bool) -> int:
+    """Serve in this process: the settings validated, the MCP SDK and the servers' modules loaded."""
+    import asyncio
+    import logging
+
+    from claw.mcp.registry import load_module, read_config, server_settings
+
     try:
         config = read_config(args.config)
-        every = args.server in ("serve", "check")
         names = list(config.servers) if every else [args.server]
         if every and not names:
             raise ConfigError("no servers are enabled in the configuration's 'servers' section")
@@ -55,18 +76,20 @@ def run(args: argparse.Namespace) -> int:
                 server_settings(name, config)
             print(f"claw mcp: {args.config or 'the configuration'} is valid ({', '.join(names)})")
             return 0
+        from claw.mcp.runtime import Endpoint, ToolMetrics, serve_http
+
         metrics = ToolMetrics()
         endpoints = []
         for name in names:
             settings = server_settings(name, config, overrides)
             server = metrics.instrument(load_module(name).create(settings))
-            endpoints.append(Endpoint(server, settings.port))
+            endpoints.append(Endpoint(server, settings.port, json_response=not SERVERS[name].streams_progress))
     except ConfigError as err:
         print(f"claw mcp: {err}", file=sys.stderr)
         return 2
     # The SDK logs at INFO; a line per engine request would cost more than the request (and fill the journal).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if args.server != "serve" and not args.http:
+    if stdio:
         endpoints[0].server.run("stdio")
         return 0
     try:

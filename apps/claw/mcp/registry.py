@@ -1,4 +1,4 @@
-"""The five claw MCP servers by name, their settings, and the process-wide configuration file.
+"""The claw MCP servers' settings and the process-wide configuration file, validated.
 
 Each server module exposes a pydantic ``Settings`` model (unknown keys are refused) and
 ``create(settings) -> MCPServer``. Modules are imported only when their server is started, so ``claw mcp time``
@@ -8,7 +8,6 @@ does not pay for the others.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,22 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-DEFAULT_CONFIG = Path("/etc/claw/mcp.yml")
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    module: str
-    port: int
-
-
-SERVERS: dict[str, ServerInfo] = {
-    "leds": ServerInfo("claw.mcp.leds", 8701),
-    "system": ServerInfo("claw.mcp.system", 8702),
-    "crush": ServerInfo("claw.mcp.crush", 8703),
-    "time": ServerInfo("claw.mcp.time", 8704),
-    "files": ServerInfo("claw.mcp.files", 8705),
-}
+from claw.mcp.servers import DEFAULT_CONFIG, DEFAULT_HOST, SERVERS, ConfigError, ServerInfo
 
 
 class ProcessConfig(BaseModel):
@@ -39,19 +23,19 @@ class ProcessConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = "127.0.0.1"
+    host: str = DEFAULT_HOST
     metrics_port: int = Field(8709, gt=0, lt=65536)
     servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-class ConfigError(ValueError):
-    """The configuration file or a server's settings are not valid; the message says which key and why."""
+def check_name(name: str) -> ServerInfo:
+    if name not in SERVERS:
+        raise ConfigError(f"unknown MCP server {name!r}; known: {', '.join(SERVERS)}")
+    return SERVERS[name]
 
 
 def load_module(name: str) -> ModuleType:
-    if name not in SERVERS:
-        raise ConfigError(f"unknown MCP server {name!r}; known: {', '.join(SERVERS)}")
-    return importlib.import_module(SERVERS[name].module)
+    return importlib.import_module(check_name(name).module)
 
 
 def read_config(path: Path | None) -> ProcessConfig:
@@ -69,7 +53,7 @@ def read_config(path: Path | None) -> ProcessConfig:
     except ValidationError as err:
         raise ConfigError(f"{path}: {_first_error(err)}") from None
     for name in config.servers:
-        load_module(name)  # refuses unknown names early
+        check_name(name)  # refuses unknown names early, without importing every server
     return config
 
 

@@ -119,6 +119,8 @@ class Endpoint:
 
     server: MCPServer
     port: int
+    # One JSON body per answer instead of an event stream; only for servers whose tools report no progress.
+    json_response: bool = False
 
 
 async def serve_http(endpoints: Sequence[Endpoint], metrics: ToolMetrics, host: str, metrics_port: int) -> None:
@@ -127,7 +129,10 @@ async def serve_http(endpoints: Sequence[Endpoint], metrics: ToolMetrics, host: 
 
     if not is_loopback(host):
         raise ValueError(f"{host} is not a loopback address; the MCP servers only listen on loopback")
-    apps = [(endpoint.server.streamable_http_app(host=host), endpoint.port) for endpoint in endpoints]
+    apps = [
+        (endpoint.server.streamable_http_app(host=host, json_response=endpoint.json_response), endpoint.port)
+        for endpoint in endpoints
+    ]
     apps.append((make_asgi_app(registry=metrics.registry), metrics_port))
 
     class _SharedSignals(uvicorn.Server):

@@ -361,7 +361,7 @@ def build_server(
     @server.tool(annotations=OVERWRITE)
     async def cancel_reminder(
         reminder_id: Annotated[
-            int, Field(ge=1, description="The reminder's id, from create_reminder or list_reminders")
+            int, Field(ge=1, le=2**63 - 1, description="The reminder's id, from create_reminder or list_reminders")
         ],
     ) -> ReminderInfo:
         """Cancel a pending reminder so that it never fires."""

@@ -8,7 +8,7 @@ Errors are JSON ``{"error": {"code", "message", ...}}``: unknown thread or messa
 provider included) 422, a spend cap reached **402 Payment Required** (it is a money limit, not a rate: waiting
 does not help, raising the cap does), a hook's block 403, a provider's rate limit 429, a provider rejecting the
 request 400, a provider unreachable/down/refusing the key 502, a failing hook 500, approving a message with no
-calls waiting 409.
+calls waiting 409. A failure of the crush provider adds ``crush_code`` (``engine_down``, ``out_of_memory``, ...).
 
 ``/v1`` is the OpenAI-compatible gateway (:mod:`.gateway`): its own bearer keys (per client, not the console
 session) and OpenAI's error shape.
@@ -217,7 +217,9 @@ def create_app(
 
         @app.exception_handler(kind)
         async def turn_failed(request: Request, exc: Exception) -> JSONResponse:
-            return _error(_status(exc), getattr(exc, "code", "error"), str(exc))
+            crush_code = getattr(exc, "crush_code", None)  # the crush node's precise cause (claw.crush.errors)
+            extra = {"crush_code": crush_code} if crush_code else {}
+            return _error(_status(exc), getattr(exc, "code", "error"), str(exc), **extra)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

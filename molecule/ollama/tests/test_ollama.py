@@ -224,6 +224,8 @@ def test_jetson_gets_the_jetpack_archive_and_its_defaults(node, converge):
     assert node.file(f"{release}/bin/ollama").exists
     assert node.file(f"{release}/lib/ollama/cuda_jetpack6/libggml-cuda.so").is_file
     assert _current(node) == release
+    # ollama_keep_releases (2): the one in use and the one before it stay, 0.0.1 is removed.
+    assert node.file(f"{ROOT}/releases/0.0.2").is_directory and not node.file(f"{ROOT}/releases/0.0.1").exists
     environ = _environ(node)
     assert environ["JETSON_JETPACK"] == "6"
     assert environ["OLLAMA_FLASH_ATTENTION"] == "0"
