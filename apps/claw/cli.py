@@ -21,7 +21,8 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
-        parser.exit(message=f"claw {claw.__version__}\n")
+        print(f"claw {claw.__version__}")  # stdout, as argparse's own version action (scripts read it there)
+        parser.exit()
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

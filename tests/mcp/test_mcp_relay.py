@@ -194,3 +194,9 @@ def test_only_the_chosen_subcommand_is_imported():
     assert "claw.mcp.cli" in modules
     assert "claw.leds.cli" not in modules and "claw.status.cli" not in modules
     assert "'mcp'" not in modules  # the SDK is not needed to check a configuration
+
+
+def test_version_is_printed_on_stdout():
+    done = subprocess.run(claw_command("--version"), capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("claw ") and done.stdout.strip().split()[-1][0].isdigit()
