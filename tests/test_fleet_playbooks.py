@@ -86,6 +86,20 @@ def test_a_wave_applies_the_roles_of_site_yml_in_its_order():
     assert _included(provision) == _roles(plays)
 
 
+def test_a_wave_gathers_the_facts_the_roles_read():
+    """site.yml gathers every fact; a wave must gather at least those the roles' defaults read, or it installs
+    something else (an empty openclaw_allowed_sources closes the gateway's port to the LAN)."""
+    used = set()
+    for path in [*REPO.glob("roles/*/defaults/main.yml"), *REPO.glob("roles/*/tasks/*.yml")]:
+        text = path.read_text(encoding="utf-8")
+        used |= {fact for fact in ("default_ipv4", "all_ipv4_addresses", "processor_vcpus") if fact in text}
+    assert used == {"default_ipv4", "all_ipv4_addresses", "processor_vcpus"}
+    needs = {"default_ipv4": "network", "all_ipv4_addresses": "network", "processor_vcpus": "hardware"}
+    play = yaml.safe_load((REPO / "playbooks/update.yml").read_text())[1]
+    assert play["gather_facts"] is True
+    assert {needs[fact] for fact in used} <= set(play["gather_subset"])
+
+
 def test_the_release_module_switches_links_and_units_back(tmp_path: Path):
     root, units = tmp_path / "claw", tmp_path / "units"
     for release in ("1.0-aaa", "1.1-bbb"):
@@ -102,10 +116,45 @@ def test_the_release_module_switches_links_and_units_back(tmp_path: Path):
     assert found["claw_apps"]["release"] == "1.1-bbb" and found["claw_apps"]["previous"] == "1.0-aaa"
     switched, restart = release_links.switch(components, {"claw_apps": "1.0-aaa"}, units, check=False)
     assert (root / "current").readlink() == root / "releases/1.0-aaa"
-    assert switched == {"claw_apps": {"from": str(root / "releases/1.1-bbb"), "to": str(root / "releases/1.0-aaa")}}
+    assert switched == {
+        "claw_apps": {
+            "from": str(root / "releases/1.1-bbb"),
+            "to": str(root / "releases/1.0-aaa"),
+            "state_restored": [],
+        }
+    }
     assert restart == ["claw-leds.service"]
     assert f"{root}/releases/1.0-aaa/venv/bin/claw" in unit.read_text()
     assert "1.1-bbbx" in (units / "other.service").read_text()  # another release's path is left alone
     assert release_links.switch(components, {"claw_apps": "1.0-aaa"}, units, check=False) == ({}, [])
     with pytest.raises(ValueError, match="not installed"):
         release_links.switch(components, {"claw_apps": "9.9-zzz"}, units, check=False)
+
+
+def test_the_release_module_keeps_and_restores_the_state_each_release_migrated(tmp_path: Path):
+    root, units, state = tmp_path / "openclaw", tmp_path / "units", tmp_path / "var/state"
+    for release in ("2026.9.5", "2026.9.6"):
+        (root / "releases" / release).mkdir(parents=True)
+    units.mkdir()
+    state.mkdir(parents=True)
+    (state / "openclaw.sqlite").write_text("schema 17")
+    (root / "current").symlink_to(root / "releases/2026.9.5")
+    components = [{"name": "openclaw", "root": str(root), "units": [], "state": [str(state)]}]
+
+    # Before an update: 2026.9.5's state is kept; then 2026.9.6 starts and migrates it.
+    assert release_links.save_state(components, {"openclaw": "2026.9.5"}, check=False) == {"openclaw": [str(state)]}
+    release_links.switch(components, {"openclaw": "2026.9.6"}, units, check=False)
+    (state / "openclaw.sqlite").write_text("schema 18")
+    (state / "new-in-18").write_text("x")
+
+    # The rollback puts 2026.9.5's state back and keeps 2026.9.6's for going forward again.
+    switched, _ = release_links.switch(components, {"openclaw": "2026.9.5"}, units, check=False, with_state=True)
+    assert switched["openclaw"]["state_restored"] == [str(state)]
+    assert sorted(p.name for p in state.iterdir()) == ["openclaw.sqlite"]
+    assert (state / "openclaw.sqlite").read_text() == "schema 17"
+    switched, _ = release_links.switch(components, {"openclaw": "2026.9.6"}, units, check=False, with_state=True)
+    assert (state / "openclaw.sqlite").read_text() == "schema 18" and (state / "new-in-18").exists()
+    # A release without a saved copy keeps the state in use; check mode changes nothing.
+    assert release_links.restore_state(components[0], "2026.9.6", "2025.1.1", check=False) == []
+    assert release_links.restore_state(components[0], "2026.9.6", "2026.9.5", check=True) == [str(state)]
+    assert (state / "openclaw.sqlite").read_text() == "schema 18"

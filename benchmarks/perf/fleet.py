@@ -6,9 +6,10 @@ over SSH like real boards (playbooks/demo.yml's role with its own names, network
 network benchfleet, so a demo cluster or a Molecule run is left alone), converges them once with the fleet
 scenario's light role set (molecule/fleet/converge.yml: base, claw apps, LED daemon), then times
 playbooks/update.yml with every cluster of the run in one wave (fleet_waves = [[c1 .. cN]]). Each timed run
-applies a new claw apps release (molecule/fleet/release.yml: the checkout with version <v>.post<k>) through the
-scenario's wave tasks (molecule/fleet/tasks/wave.yml) between the pre- and post-update health gates, so every
-node really installs, restarts and records something; the benchmark checks that each node ends on that release.
+applies a new claw apps release (molecule/shared/release.yml: the checkout with version <v>.post<k>) through the
+shared wave tasks (molecule/shared/tasks/wave.yml with the fleet scenario's roles) between the pre- and
+post-update health gates, so every node really installs, restarts and records something; the benchmark checks
+that each node ends on that release.
 
 Target (issue #9): 8 clusters take at most 3x one cluster. The table also shows the CPU the controller
 (ansible-playbook and its workers) and the whole machine used per run: the simulated nodes share this machine's
@@ -40,6 +41,8 @@ from perfutil import BenchError, changed, container_cpu_seconds, host_facts, mac
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SCENARIO = REPO / "molecule" / "fleet"
+# What the update scenarios share: the new release's sources and the wave tasks.
+SHARED = REPO / "molecule" / "shared"
 STATE = REPO / ".cache" / "bench-fleet"
 PREFIX = "benchfleet"
 NETWORK = {"demo_cluster_network": PREFIX, "demo_cluster_subnet": "10.89.79.0/24"}
@@ -135,7 +138,8 @@ def inventory(count: int, state: Path) -> dict:
             "vars": {
                 **ssh_node_vars(state),
                 # The fleet scenario's light set: what a wave applies and the gate that checks it.
-                "fleet_update_tasks": str(SCENARIO / "tasks" / "wave.yml"),
+                "fleet_update_tasks": str(SHARED / "tasks" / "wave.yml"),
+                "molecule_wave_roles": ["claw_apps", "leds"],
                 "appliance_health_gates": ["node", "commands", "leds"],
                 "leds_watcher_enabled": False,
                 # The benchmark's own release archives (a fresh build for each release, removed at the end).
@@ -261,8 +265,10 @@ def update_wave(count: int, post: int, state: Path, logs: Path | None = None, se
     (with `setting` in the environment of ansible-playbook, if given)."""
     source = state / f"release-{post}"
     ansible(
-        "ansible-playbook", "-i", ",", str(SCENARIO / "release.yml"), "-e",
-        json.dumps({"fleet_release_source": str(REPO), "fleet_release_dir": str(source), "fleet_release_post": post}),
+        "ansible-playbook", "-i", ",", str(SHARED / "release.yml"), "-e",
+        json.dumps(
+            {"molecule_release_source": str(REPO), "molecule_release_dir": str(source), "molecule_release_post": post}
+        ),
     )  # fmt: skip
     extra = {"fleet_waves": [cluster_names(count)], "claw_apps_source_dir": str(source)}
     nodes = node_names(count)

@@ -57,8 +57,10 @@ def _ansible_playbook() -> str:
     return shutil.which("ansible-playbook") or "ansible-playbook"
 
 
-def run_playbook(playbook: Path, extra_vars: dict, tags: str | None = None) -> Run:
-    """ansible-playbook against the scenario's inventory, in molecule's own environment."""
+def run_playbook(playbook: Path, extra_vars: dict, tags: str | None = None, timeout: float = 600) -> Run:
+    """ansible-playbook against the scenario's inventory, in molecule's own environment. Its output also goes to
+    <ephemeral dir>/<playbook>.log as it runs (tail it to follow a long run); a run past `timeout` seconds is
+    killed and fails with the end of its output."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     env = {
         **os.environ,
@@ -69,11 +71,22 @@ def run_playbook(playbook: Path, extra_vars: dict, tags: str | None = None) -> R
     argv = [_ansible_playbook(), "-i", str(inventory), str(playbook), "--extra-vars", json.dumps(extra_vars)]
     if tags:
         argv += ["--tags", tags]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
-    output = proc.stdout + proc.stderr
+    log = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", inventory)) / f"{playbook.stem}.log"
+    with log.open("w+", encoding="utf-8") as out:
+        try:
+            returncode = subprocess.run(
+                argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, timeout=timeout, check=False
+            ).returncode
+        except subprocess.TimeoutExpired:
+            out.seek(0)
+            raise AssertionError(
+                f"{playbook.name} ran past {timeout:g} s; its output ended with:\n{out.read()[-6000:]}"
+            ) from None
+        out.seek(0)
+        output = out.read()
     recaps = [(int(m["changed"]), int(m["failed"])) for m in RECAP.finditer(output)]
     assert recaps, f"no PLAY RECAP in the output:\n{output}"
-    return Run(proc.returncode, output, sum(c for c, _ in recaps), sum(f for _, f in recaps))
+    return Run(returncode, output, sum(c for c, _ in recaps), sum(f for _, f in recaps))
 
 
 @pytest.fixture

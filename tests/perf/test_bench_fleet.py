@@ -45,8 +45,9 @@ def test_inventory_makes_one_node_clusters(tmp_path):
     assert children["claw"]["hosts"]["benchfleet-3"] == {"ansible_host": "10.89.79.13"}
     assert [list(children[f"cluster_c{i}"]["hosts"]) for i in (1, 2, 3)] == [[name] for name in names]
     assert fleet.cluster_names(3) == ["c1", "c2", "c3"]
-    # What a wave applies is the fleet scenario's own task file, which must exist.
+    # What a wave applies is the fleet scenario's: the shared wave tasks (which must exist) with its light roles.
     assert Path(inventory["vars"]["fleet_update_tasks"]).is_file()
+    assert inventory["vars"]["molecule_wave_roles"] == ["claw_apps", "leds"]
     assert inventory["vars"]["claw_apps_cache_dir"].startswith(str(tmp_path))
 
 

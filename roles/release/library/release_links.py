@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,21 @@ description:
   - C(action=switch) points C(current) at another release (atomically), rewrites the unit files that name the old
     release's path (units render C(claw_apps_venv), a release path, into C(ExecStart)) and returns the units to
     restart: those rewritten and the component's own C(units) that exist.
+  - A component's C(state) lists directories its releases migrate on first start (a database schema an older
+    release refuses). C(action=save_state) copies them to C(<root>/state/<release>) for the releases in C(targets);
+    a C(switch) with C(restore_state) keeps the state in use as the copy of the release it leaves and puts back
+    the copy of the release it returns to. The component's units must be stopped for either.
 options:
   components:
-    description: Components, each C({name, root, units}).
+    description: Components, each C({name, root, units}) and optionally C(state) (a list of directories).
     type: list
     elements: dict
     required: true
-  action: {description: What to do., type: str, choices: [query, switch], default: query}
+  action: {description: What to do., type: str, choices: [query, switch, save_state], default: query}
+  restore_state:
+    description: With C(switch), swap the components' state for the copy of the target release.
+    type: bool
+    default: false
   targets:
     description: For C(switch), component name to release id (or absolute release path); others are left alone.
     type: dict
@@ -43,7 +53,8 @@ components:
   type: dict
 in_use: {description: Component name to the release id in use., returned: always, type: dict}
 previous: {description: Component name to the release before the one in use, where known., returned: always, type: dict}
-switched: {description: Per switched component, C({from, to})., returned: always, type: dict}
+switched: {description: Per switched component, C({from, to, state_restored})., returned: always, type: dict}
+saved: {description: Per component, the state directories C(save_state) copied., returned: always, type: dict}
 units: {description: Units to restart after a switch (sorted)., returned: always, type: list}
 """
 
@@ -133,14 +144,14 @@ def switch_link(root: Path, target: Path, check: bool) -> None:
 
 
 def switch(
-    components: list[dict[str, Any]], targets: dict[str, str], unit_dir: Path, check: bool
-) -> tuple[dict[str, dict[str, str]], list[str]]:
+    components: list[dict[str, Any]], targets: dict[str, str], unit_dir: Path, check: bool, with_state: bool = False
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Point each targeted component's current link at its target release; the units to restart."""
     by_name = {component["name"]: component for component in components}
     unknown = sorted(set(targets) - set(by_name))
     if unknown:
         raise ValueError(f"unknown components {unknown}; known: {sorted(by_name)}")
-    switched: dict[str, dict[str, str]] = {}
+    switched: dict[str, dict[str, Any]] = {}
     units: set[str] = set()
     for name, wanted in targets.items():
         if not wanted:
@@ -153,12 +164,61 @@ def switch(
         if not target.is_dir():
             raise ValueError(f"{name}: release {target} is not installed")
         old = str(current) if current is not None else ""
+        restored = restore_state(by_name[name], Path(old).name if old else "", target.name, check) if with_state else []
         switch_link(root, target, check)
         if old:
             units.update(rewrite_units(unit_dir, old, str(target), check))
         units.update(u for u in by_name[name].get("units") or [] if (unit_dir / u).exists() or _packaged(u))
-        switched[name] = {"from": old, "to": str(target)}
+        switched[name] = {"from": old, "to": str(target), "state_restored": restored}
     return switched, sorted(units)
+
+
+def _state_copy(root: Path, release: str, path: Path) -> Path:
+    return root / "state" / release / path.as_posix().strip("/").replace("/", "__")
+
+
+def _copy_tree(source: Path, destination: Path) -> None:
+    """``cp -a``: ownership, modes and times kept (the state belongs to the service's user)."""
+    partial = destination.with_name(f".{destination.name}.partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", "--", str(source), str(partial)], check=True, capture_output=True)
+    if destination.exists():
+        shutil.rmtree(destination)
+    partial.rename(destination)
+
+
+def save_state(components: list[dict[str, Any]], releases: dict[str, str], check: bool) -> dict[str, list[str]]:
+    """Copy each listed component's state directories to <root>/state/<release>; what was saved."""
+    saved: dict[str, list[str]] = {}
+    for component in components:
+        release = releases.get(component["name"])
+        if not release:
+            continue
+        root = Path(component["root"])
+        for directory in map(Path, component.get("state") or []):
+            if directory.is_dir():
+                if not check:
+                    _copy_tree(directory, _state_copy(root, release, directory))
+                saved.setdefault(component["name"], []).append(str(directory))
+    return saved
+
+
+def restore_state(component: dict[str, Any], leaving: str, returning: str, check: bool) -> list[str]:
+    """Keep the state in use as ``leaving``'s copy and put ``returning``'s copy in its place; what was restored."""
+    root = Path(component["root"])
+    restored = []
+    for directory in map(Path, component.get("state") or []):
+        copy = _state_copy(root, returning, directory)
+        if not copy.is_dir():
+            continue  # nothing saved for that release: its state is the one in use
+        if not check:
+            if directory.is_dir() and leaving:
+                _copy_tree(directory, _state_copy(root, leaving, directory))
+            _copy_tree(copy, directory)
+        restored.append(str(directory))
+    return restored
 
 
 def _packaged(unit: str) -> bool:
@@ -169,7 +229,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "components": {"type": "list", "elements": "dict", "required": True},
-            "action": {"type": "str", "choices": ["query", "switch"], "default": "query"},
+            "action": {"type": "str", "choices": ["query", "switch", "save_state"], "default": "query"},
+            "restore_state": {"type": "bool", "default": False},
             "targets": {"type": "dict", "default": {}},
             "bom": {"type": "path"},
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
@@ -180,17 +241,24 @@ def main() -> None:
     for component in params["components"]:
         if not {"name", "root"} <= set(component):
             module.fail_json(msg=f"each component needs a name and a root, got {component}")
-    switched: dict[str, dict[str, str]] = {}
+    switched: dict[str, dict[str, Any]] = {}
+    saved: dict[str, list[str]] = {}
     units: list[str] = []
-    if params["action"] == "switch":
-        try:
+    try:
+        if params["action"] == "switch":
             unit_dir = Path(params["unit_dir"])
-            switched, units = switch(params["components"], params["targets"], unit_dir, module.check_mode)
-        except (ValueError, OSError) as error:
-            module.fail_json(msg=str(error))
+            switched, units = switch(
+                params["components"], params["targets"], unit_dir, module.check_mode, params["restore_state"]
+            )
+        elif params["action"] == "save_state":
+            saved = save_state(params["components"], params["targets"], module.check_mode)
+    except (ValueError, OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", b"") or b""
+        module.fail_json(msg=f"{error} {detail.decode(errors='replace').strip()}".strip())
     components = query(params["components"], params["bom"])
     module.exit_json(
-        changed=bool(switched),
+        changed=bool(switched or saved),
+        saved=saved,
         components=components,
         in_use={name: found["release"] for name, found in components.items()},
         previous={name: found["previous"] for name, found in components.items() if found["previous"]},
