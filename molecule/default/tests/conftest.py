@@ -13,9 +13,9 @@ from nodes import node  # noqa: F401  (fixtures, registered for this directory)
 
 @pytest.fixture(scope="module")
 def claw():
-    return testinfra.get_host("podman://molecule-claw")
+    return testinfra.get_host("nsenter://molecule-claw")
 
 
 @pytest.fixture(scope="module")
 def crush():
-    return testinfra.get_host("podman://molecule-crush")
+    return testinfra.get_host("nsenter://molecule-crush")

@@ -55,7 +55,7 @@ CONNECT = "import socket, sys; socket.create_connection(('molecule-crush', int(s
 
 @pytest.mark.parametrize("port", [9100, 9811])
 def test_an_outsider_cannot_scrape(claw, port):
-    outsider = testinfra.get_host("podman://molecule-outsider")
+    outsider = testinfra.get_host("nsenter://molecule-outsider")
     result = outsider.run("python3 -c %s %s", CONNECT, str(port))
     assert result.rc != 0
     assert "timed out" in result.stderr, result.stderr

@@ -75,8 +75,8 @@ def test_firewall_drops_by_default(node):
 @pytest.mark.parametrize(("listener", "client"), [NODES, NODES[::-1]])
 def test_an_unlisted_port_is_refused_from_the_other_node(listener, client):
     """A service on a port no rule admits answers on loopback but not across the network."""
-    server = testinfra.get_host(f"podman://{listener}")
-    other = testinfra.get_host(f"podman://{client}")
+    server = testinfra.get_host(f"nsenter://{listener}")
+    other = testinfra.get_host(f"nsenter://{client}")
     server.check_output("systemd-run --unit=probe-9999 --collect python3 -m http.server 9999 --bind 0.0.0.0")
     try:
         server.run_expect(

@@ -106,7 +106,7 @@ def test_a_stream_survives_a_metrics_scrape(claw):
 
 
 def test_a_host_outside_the_allow_list_is_refused():
-    outsider = testinfra.get_host("podman://molecule-outsider")
+    outsider = testinfra.get_host("nsenter://molecule-outsider")
     result = chat(outsider, stream=False, timeout=5)
     assert result.rc != 0
     assert "timed out" in result.stderr or "TimeoutError" in result.stderr, result.stderr

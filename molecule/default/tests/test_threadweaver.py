@@ -82,7 +82,7 @@ def test_https_certificate_is_from_the_cluster_ca(claw):
 
 
 def test_lan_reaches_the_login_but_nothing_without_it(claw):
-    outsider = testinfra.get_host("podman://molecule-outsider")
+    outsider = testinfra.get_host("nsenter://molecule-outsider")
     status, _ = call(outsider, "GET", "/healthz", cafile="")
     assert status == 200, "the console is meant to be reachable on the LAN"
     status, body = call(outsider, "GET", "/threads", cafile="")

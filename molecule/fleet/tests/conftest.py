@@ -33,7 +33,7 @@ class State:
 
 
 def node(cluster: str):
-    return testinfra.get_host(f"podman://fleet-{cluster}")
+    return testinfra.get_host(f"nsenter://fleet-{cluster}")
 
 
 def state(cluster: str) -> State:

@@ -89,7 +89,7 @@ class State:
 
 
 def node():
-    return testinfra.get_host(f"podman://{NODE}")
+    return testinfra.get_host(f"nsenter://{NODE}")
 
 
 def _http_json(host, url: str) -> dict:
