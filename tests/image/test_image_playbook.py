@@ -1,5 +1,6 @@
 """playbooks/image.yml end to end: an arm64 Debian image bootstrapped from packages under qemu-user-static,
-customised by role base, sealed, then booted in a systemd container where its first-boot unit names the device.
+customised by a claw image's roles (base, nodejs), sealed, then booted in a systemd container where its
+first-boot unit names the device.
 
 Needs root, loop devices, podman and binfmt_misc (the playbook registers qemu-user-static); `make image-test`
 runs it. Under emulation the whole module takes several minutes (the bootstrapped base is cached).
@@ -18,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+NODEJS_VERSION = yaml.safe_load((REPO / "roles/nodejs/defaults/main.yml").read_text())["nodejs_version"]
 IMAGE_TAG = "localhost/picocluster-claw-image-test:latest"
 CONTAINER = "claw-image-test"
 
@@ -104,7 +107,7 @@ def test_outputs_checksum_and_bill_of_materials(built: Path):
     bom = json.loads(Path(f"{built}.bom.json").read_text())
     assert bom["node"] == "claw"
     assert bom["architecture"] == "aarch64"
-    assert bom["roles"] == ["base", "firstboot"]
+    assert bom["roles"] == ["base", "nodejs", "firstboot"]  # a claw image's own roles, then first boot
     assert bom["sha256"] == Path(f"{built}.sha256").read_text().split()[0]
     assert "Debian GNU/Linux 12" in bom["os"]
     assert {"systemd", "nftables", "openssh-server", "python3"} <= set(bom["packages"])
@@ -133,6 +136,14 @@ def test_role_base_ran_inside(image_root: Path):
     # Debian's nftables.service is wanted by sysinit.target.
     assert any(link.is_symlink() for link in (image_root / "etc/systemd/system").glob("*.wants/nftables.service"))
     assert (image_root / "usr/sbin/nft").exists()
+
+
+def test_role_nodejs_ran_inside(image_root: Path):
+    current = image_root / "opt/nodejs/current"
+    assert current.is_symlink() and current.readlink().name == NODEJS_VERSION
+    node = image_root / "opt/nodejs/releases" / NODEJS_VERSION / "bin/node"
+    assert node.read_bytes()[18:20] == b"\xb7\x00"  # ELF e_machine: aarch64, the image's own architecture
+    assert (image_root / "opt/nodejs/releases" / NODEJS_VERSION / ".installed").exists()
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +223,11 @@ def test_first_boot_names_the_device_and_makes_its_keys(first_boot: Booted):
     assert first_boot.sh("grep -c '^127.0.1.1' /etc/hosts") == "1"
     assert first_boot.sh("ls /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_rsa_key | wc -l") == "2"
     assert first_boot.sh("test -s /var/lib/claw-firstboot/done && echo done") == "done"
+
+
+def test_the_booted_image_runs_its_node(first_boot: Booted):
+    first_boot.wait_for_firstboot()
+    assert first_boot.sh("/opt/nodejs/current/bin/node --version") == f"v{NODEJS_VERSION}"
 
 
 def test_first_boot_runs_once(first_boot: Booted):
