@@ -79,3 +79,34 @@ def test_pi_extra_leaves_out_the_legacy_gpio_library_and_unsupported_pythons(rel
     on_bookworm = requirement_heads(release.target_requirements(FILES / "pi-requirements.txt", "3.11"))
     assert {r.name for r in on_bookworm} == {"blinkt", "rpi-lgpio", "lgpio"}
     assert release.target_requirements(FILES / "pi-requirements.txt", "3.13") == ""
+
+
+def test_inputs_digest_follows_what_the_archive_is_made_of(release, tmp_path):
+    source = tmp_path / "src"
+    (source / "apps" / "claw").mkdir(parents=True)
+    (source / "benchmarks").mkdir()
+    (source / "pyproject.toml").write_text("[project]\nname = 'claw'\nversion = '1.0'\n")
+    (source / "README.md").write_text("readme\n")
+    (source / "apps" / "claw" / "cli.py").write_text("print('v1')\n")
+    lock = tmp_path / "lock.txt"
+    lock.write_text("a==1 --hash=sha256:" + "0" * 64 + "\n")
+    first = release.inputs_digest(source, [lock], "py3.11 aarch64")
+    assert release.inputs_digest(source, [lock], "py3.11 aarch64") == first
+    # Build debris is not an input.
+    (source / "apps" / "claw" / "__pycache__").mkdir()
+    (source / "apps" / "claw" / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"x")
+    (source / "apps" / "claw.egg-info").mkdir()
+    (source / "apps" / "claw.egg-info" / "PKG-INFO").write_text("x")
+    (source / "build").mkdir()
+    (source / "build" / "lib.py").write_text("x")
+    assert release.inputs_digest(source, [lock], "py3.11 aarch64") == first
+    # The sources, a new file, the lock and the target are.
+    assert release.inputs_digest(source, [lock], "py3.11 x86_64") != first
+    (source / "apps" / "claw" / "new.py").write_text("")
+    second = release.inputs_digest(source, [lock], "py3.11 aarch64")
+    assert second != first
+    (source / "apps" / "claw" / "cli.py").write_text("print('v2')\n")
+    third = release.inputs_digest(source, [lock], "py3.11 aarch64")
+    assert third not in (first, second)
+    lock.write_text("a==2 --hash=sha256:" + "1" * 64 + "\n")
+    assert release.inputs_digest(source, [lock], "py3.11 aarch64") not in (first, second, third)

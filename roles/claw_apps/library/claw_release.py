@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +25,8 @@ description:
     C(pip download --require-hashes) and packs wheel, wheelhouse and requirements into one tar archive.
   - The release id is the package version plus a digest of the wheel and the lock, so the same sources give the
     same id and an unchanged archive is never rebuilt.
+  - Nodes of one target share the work: the first builds while the others wait on a lock, then they find the
+    archive by a digest of its inputs (sources, locks, target) without building the wheel again.
 options:
   source: {description: Repository root (holds pyproject.toml, apps/ and benchmarks/)., type: path, required: true}
   lock: {description: Hash-pinned requirements of the wheel., type: path, required: true}
@@ -58,6 +62,31 @@ MANYLINUX = (*(f"manylinux_2_{minor}" for minor in range(36, 16, -1)), "manylinu
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+IGNORED_PARTS = ("__pycache__", "build")
+
+
+def ignored(relative: Path) -> bool:
+    """Build debris the wheel is not made from (as build_wheel's copy leaves it out)."""
+    return (
+        any(part in IGNORED_PARTS or part.endswith(".egg-info") for part in relative.parts) or relative.suffix == ".pyc"
+    )
+
+
+def inputs_digest(source: Path, locks: list[Path], target: str) -> str:
+    """A digest of everything an archive is made from: the sources' names and contents, the locks, the target."""
+    digest = hashlib.sha256(target.encode())
+    for name in SOURCES:
+        root = source / name
+        files = [root] if root.is_file() else sorted(path for path in root.rglob("*") if path.is_file())
+        for path in files:
+            relative = path.relative_to(source)
+            if not ignored(relative):
+                digest.update(f"{relative}\0{sha256(path)}\n".encode())
+    for lock in locks:
+        digest.update(f"{lock.name}\0{sha256(lock)}\n".encode())
+    return digest.hexdigest()
 
 
 def build_wheel(module: AnsibleModule, source: Path, scratch: Path, epoch: int) -> Path:
@@ -124,6 +153,26 @@ def main() -> None:
     source, cache = Path(params["source"]), Path(params["cache_dir"])
     locks = [Path(params["lock"]), *(Path(extra) for extra in params["extra_locks"])]
     cache.mkdir(parents=True, exist_ok=True)
+    target = f"py{params['python_version']} {params['machine']} epoch {params['epoch']} links {params['find_links']}"
+    inputs = inputs_digest(source, locks, target)
+    index = cache / f"inputs-{inputs}.json"
+    # One build per target at a time: the other nodes of a wave wait here, then read the index.
+    with (cache / ".build.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = json.loads(index.read_text()) if index.exists() else None
+        if built and Path(built["archive"]).exists():
+            module.exit_json(changed=False, **built)
+        result, changed = build(module, source, cache, locks, params)
+        if not module.check_mode:
+            partial = index.with_suffix(".partial")
+            partial.write_text(json.dumps(result))
+            partial.replace(index)
+    module.exit_json(changed=changed, **result)
+
+
+def build(module: AnsibleModule, source: Path, cache: Path, locks: list[Path], params: dict) -> tuple[dict, bool]:
+    """The wheel, then (unless an archive of the same release exists) the wheelhouse and the archive; whether
+    an archive was (or in check mode would be) written."""
     with tempfile.TemporaryDirectory(dir=cache, prefix=".build-") as tmp:
         scratch = Path(tmp)
         wheel = build_wheel(module, source, scratch, params["epoch"])
@@ -132,10 +181,8 @@ def main() -> None:
         release = f"{version}-{digest}"
         archive = cache / f"claw-{release}-py{params['python_version']}-{params['machine']}.tar"
         result = {"release": release, "archive": str(archive), "wheel": wheel.name}
-        if archive.exists():
-            module.exit_json(changed=False, **result)
-        if module.check_mode:
-            module.exit_json(changed=True, **result)
+        if archive.exists() or module.check_mode:
+            return result, not archive.exists()
         requirements = scratch / "requirements.txt"
         text = "".join(target_requirements(lock, params["python_version"]) for lock in locks)
         requirements.write_text(text, encoding="utf-8")
@@ -156,8 +203,8 @@ def main() -> None:
             for item in sorted(wheelhouse.iterdir()):
                 tar.add(item, arcname=f"wheelhouse/{item.name}")
         partial.chmod(0o644)
-        partial.replace(archive)  # atomic; a concurrent build of the same target writes the same content
-    module.exit_json(changed=True, **result)
+        partial.replace(archive)  # atomic
+    return result, True
 
 
 if __name__ == "__main__":
