@@ -7,7 +7,7 @@ TOOLS := $(CURDIR)/.cache/tools
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS)/usr/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
-MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama
+MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama fleet upgrade
 DEMO := -i inventory/demo
 
 .PHONY: help venv host up down status test lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints

@@ -7,6 +7,7 @@ The fake Anthropic paces its SSE events, so the test can see the reply grow befo
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 import time
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's chromium and chromium-driver (make pytest installs them)",
 )
 
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 ANSWER = "Weaving threads is a craft of many small steps taken one after another"
 STATUS = {
     "nodes": [{"name": "claw", "role": "console", "up": True}, {"name": "crush", "role": "inference", "up": False}],

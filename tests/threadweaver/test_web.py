@@ -4,6 +4,7 @@ and a new first message (``root``) for "edit & branch" on a thread's first messa
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from claw.threadweaver import auth
@@ -13,7 +14,7 @@ from claw.threadweaver.config import Settings
 from fakes import FakeAnthropic, FakeOllama, Reply
 from fastapi.testclient import TestClient
 
-PASSWORD = "correct horse battery"
+PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 
 
 @pytest.fixture
