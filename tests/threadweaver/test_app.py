@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 
 import httpx
 import pytest
@@ -11,10 +10,10 @@ from claw.threadweaver import auth
 from claw.threadweaver.__main__ import build_console, main
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
+from console_login import PASSWORD, sessions
 from fakes import FakeAnthropic, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
-PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 
 
 @pytest.fixture
@@ -41,8 +40,7 @@ async def client(tmp_path, fakes, monkeypatch):
     )
     monkeypatch.setenv("TW_TEST_KEY", "sk-ant-test")
     console = build_console(settings, transports={name: fake.transport() for name, fake in fakes.items()})
-    sessions = auth.Sessions(auth.hash_password(PASSWORD, n=2**10))
-    app = create_app(console, sessions)
+    app = create_app(console, sessions())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tw") as http:
         token = (await http.post("/login", json={"password": PASSWORD})).json()["token"]
         http.headers["Authorization"] = f"Bearer {token}"

@@ -3,19 +3,19 @@ and a stopped engine reach the caller with crush's own wording and code, from th
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from claw.threadweaver import auth, providers
+from claw.threadweaver import providers
 from claw.threadweaver.__main__ import build_console
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
 from claw.threadweaver.providers import errors
 from claw.threadweaver.providers.model import Message, Request
+from console_login import PASSWORD, sessions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "crush"))
 from fake_http import closed_port_url, running
@@ -23,7 +23,6 @@ from fake_llamacpp import FakeLlamaCpp
 from fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.anyio
-PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 MODELS = {"llamacpp": "gemma3-270m", "ollama": "qwen3:4b"}
 
 
@@ -100,7 +99,7 @@ async def api(tmp_path, engine, monkeypatch) -> AsyncIterator[tuple[httpx.AsyncC
         }
     )
     console = build_console(settings)
-    app = create_app(console, auth.Sessions(auth.hash_password(PASSWORD, n=2**10)))
+    app = create_app(console, sessions())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tw") as http:
         token = (await http.post("/login", json={"password": PASSWORD})).json()["token"]
         http.headers["Authorization"] = f"Bearer {token}"

@@ -6,22 +6,20 @@ Spoken as raw HTTP (httpx), as OpenAI's clients send it: the ``openai`` package 
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 import httpx
 import pytest
-from claw.threadweaver import auth
 from claw.threadweaver.__main__ import build_console, build_gateway, check
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
 from claw.threadweaver.providers.model import Message, Request
 from claw.threadweaver.router import Route
+from console_login import PASSWORD, sessions
 from fakes import FakeAnthropic, FakeOllama, FakeOpenAI, Reply
 from pydantic import ValidationError
 
 pytestmark = pytest.mark.anyio
-PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 KEYS = {"agent-a": "sk-tw-agent-a-0123456789", "agent-b": "sk-tw-agent-b-0123456789", "ops": "sk-tw-ops-0123456789ab"}
 WEATHER = {
     "type": "function",
@@ -72,7 +70,7 @@ async def app_parts(tmp_path, fakes, monkeypatch):
     settings = settings_for(tmp_path)
     console = build_console(settings, transports={name: fake.transport() for name, fake in fakes.items()})
     gateway = build_gateway(settings, console)
-    app = create_app(console, auth.Sessions(auth.hash_password(PASSWORD, n=2**10)), gateway=gateway)
+    app = create_app(console, sessions(), gateway=gateway)
     yield app, console, gateway
     console.store.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,17 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 from claw.status import Sources
-from claw.threadweaver import auth
 from claw.threadweaver.__main__ import build_console, status_panel
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings, StatusConfig
 from claw.threadweaver.status_panel import StatusPanel
+from console_login import PASSWORD, sessions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "status"))
 from fake_prometheus import FakePrometheus, alert
 
 pytestmark = pytest.mark.anyio
-PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 
 
 class Clock:
@@ -37,7 +35,7 @@ async def client_for(tmp_path, monkeypatch, panel: StatusPanel | None) -> AsyncI
     monkeypatch.setenv("THREADWEAVER_STORE_KEY", "ab" * 32)
     settings = Settings.model_validate({"store": {"path": str(tmp_path / "threads.db"), "key_file": None}})
     console = build_console(settings)
-    app = create_app(console, auth.Sessions(auth.hash_password(PASSWORD, n=2**10)), panel)
+    app = create_app(console, sessions(), panel)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tw") as http:
         token = (await http.post("/login", json={"password": PASSWORD})).json()["token"]
         http.headers["Authorization"] = f"Bearer {token}"

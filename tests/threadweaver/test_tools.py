@@ -4,7 +4,6 @@ streamable HTTP on free loopback ports, a scripted OpenAI-compatible fake as the
 from __future__ import annotations
 
 import json
-import secrets
 import socket
 import threading
 import time
@@ -20,19 +19,18 @@ import uvicorn
 from claw.mcp import time as time_server
 from claw.mcp.files import build_server as files_server
 from claw.mcp.sandbox import Sandbox
-from claw.threadweaver import auth
 from claw.threadweaver.__main__ import build_console
 from claw.threadweaver.app import create_app
 from claw.threadweaver.approvals import NOT_RUN
 from claw.threadweaver.config import McpConfig, Settings
 from claw.threadweaver.store import ThreadStore
 from claw.threadweaver.tools import ServerConfig, ToolCatalogue
+from console_login import PASSWORD, sessions
 from fakes import Fake, FakeAnthropic, FakeOpenAI, Reply
 from mcp.server.mcpserver import MCPServer
 from pydantic import ValidationError
 
 pytestmark = pytest.mark.anyio
-PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 KEY = "cd" * 32
 
 
@@ -144,7 +142,7 @@ async def chat(tmp_path, mcp_servers, monkeypatch) -> AsyncIterator[Callable[...
         )
         console = build_console(settings, transports={"model": model.transport()})
         stack.callback(console.store.close)
-        app = create_app(console, auth.Sessions(auth.hash_password(PASSWORD, n=2**10)))
+        app = create_app(console, sessions())
         http = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tw")
         )

@@ -7,7 +7,6 @@ The fake Anthropic paces its SSE events, so the test can see the reply grow befo
 from __future__ import annotations
 
 import asyncio
-import secrets
 import socket
 import threading
 import time
@@ -19,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from claw.threadweaver import auth
 from claw.threadweaver.__main__ import build_console
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
+from console_login import PASSWORD, sessions
 from fakes import FakeAnthropic, FakeOllama, Reply
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -39,7 +38,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's chromium and chromium-driver (make pytest installs them)",
 )
 
-PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 ANSWER = "Weaving threads is a craft of many small steps taken one after another"
 STATUS = {
     "nodes": [{"name": "claw", "role": "console", "up": True}, {"name": "crush", "role": "inference", "up": False}],
@@ -95,7 +93,7 @@ class Server:
         self.crush = FakeOllama(Reply("from crush"))
         transports = {"claude": self.claude.transport(), "crush": self.crush.transport()}
         self.console = build_console(settings, transports=transports)
-        self.app = create_app(self.console, auth.Sessions(auth.hash_password(PASSWORD, n=2**10)))
+        self.app = create_app(self.console, sessions())
         self.status: dict[str, Any] | None = None
         # Ahead of every other route, so it wins over a real /status when the app has one.
         self.app.router.routes.insert(0, APIRoute("/status", self._status, methods=["GET"]))

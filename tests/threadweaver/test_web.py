@@ -4,17 +4,14 @@ and a new first message (``root``) for "edit & branch" on a thread's first messa
 from __future__ import annotations
 
 import re
-import secrets
 
 import pytest
-from claw.threadweaver import auth
 from claw.threadweaver.__main__ import build_console
 from claw.threadweaver.app import CSP, STATIC, create_app
 from claw.threadweaver.config import Settings
+from console_login import PASSWORD, sessions
 from fakes import FakeAnthropic, FakeOllama, Reply
 from fastapi.testclient import TestClient
-
-PASSWORD = secrets.token_urlsafe(18)  # per test run, never a fixed secret
 
 
 @pytest.fixture
@@ -32,7 +29,7 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setenv("TW_KEY", "sk-ant-test")
     fakes = {"crush": FakeOllama(Reply("from crush")), "claude": FakeAnthropic(Reply("from claude"))}
     console = build_console(settings, transports={name: fake.transport() for name, fake in fakes.items()})
-    yield create_app(console, auth.Sessions(auth.hash_password(PASSWORD, n=2**10)))
+    yield create_app(console, sessions())
     console.store.close()
 
 
