@@ -10,7 +10,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama fleet upgrade
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
+.PHONY: help venv host up down status test test-slow lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -32,7 +32,11 @@ down: venv ## Remove the demo cluster (the base image stays cached)
 status: venv ## Report on the demo cluster
 	ansible-playbook $(DEMO) playbooks/verify.yml
 
-test: lint pytest image-test molecule ## Everything: linters, pytest, the image build, Molecule scenarios
+test: ## Everything but emulation: linters, pytest, every Molecule scenario; a timestamped line per stage
+	@tools/stages.sh venv host lint pytest $(addprefix molecule-,$(MOLECULE_SCENARIOS))
+
+test-slow: ## Emulation- and registry-bound tests: the arm64 image under qemu, installs from a real offline bundle
+	@tools/stages.sh venv host image-test pytest-slow
 
 lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
 	ruff check .
@@ -85,6 +89,11 @@ $(TOOLS)/usr/bin/promtool:
 
 molecule: host ## Molecule scenarios (MOLECULE_SCENARIOS="default jetson" to pick)
 	for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s; done
+
+# One scenario (make molecule-jetson); the host stage is rerun only when the base image is missing.
+molecule-%: venv
+	@podman image exists localhost/picocluster-claw-base:bookworm 2>/dev/null || $(MAKE) --no-print-directory host
+	molecule test -s $*
 
 bench-provision: host ## Benchmark: first converge and no-op re-converge of both demo nodes
 	python benchmarks/perf/provision.py

@@ -63,6 +63,7 @@ def build_adapters(
             timeout=provider.timeout_s,
             engine=provider.engine,
             extra_body=provider.extra_body,
+            max_output_tokens=provider.max_output_tokens,
             transport=(transports or {}).get(name),
         )
         for name, provider in settings.providers.items()

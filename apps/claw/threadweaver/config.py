@@ -24,6 +24,9 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = Field(None, description="Environment variable holding the API key")
     timeout_s: float = 120.0
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="Most tokens one reply of this provider may have, whatever a thread or client asks"
+    )
     models: list[str] = Field(default_factory=list, description="Models offered in the UI's picker (any may be typed)")
 
     def api_key(self) -> str | None:

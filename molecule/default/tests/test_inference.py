@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import testinfra
 
@@ -42,6 +43,34 @@ def test_engine_runs_hardened_as_its_own_user(crush):
     assert "ProtectSystem=strict" in props
     assert "PrivateDevices=yes" in props
     assert crush.file("/opt/llamacpp/current").is_symlink
+
+
+def _system_info_features(info: str) -> dict[str, int]:
+    """``llama_print_system_info``'s CPU section as {feature: 0/1} (``CPU : SSE3 = 1 | AVX = 1 | ...``)."""
+    return {name: int(value) for name, value in re.findall(r"\b([A-Z][A-Z0-9_]+) = ([01])\b", info)}
+
+
+def test_engine_is_built_for_a_portable_baseline_not_this_cpu(crush):
+    """The wheel runs on any CPU of its baseline: built with GGML_NATIVE off, it uses nothing this host adds.
+
+    This host's CPU has AVX-512 (and CI's may have AMX, whose weight repacking crashed the first completion of a
+    native build): a native wheel reports them in llama_print_system_info, a portable one does not.
+    """
+    record = json.loads(crush.check_output("cat /opt/llamacpp/current/build-info.json"))
+    assert "-DGGML_NATIVE=OFF" in record["cmake_args"].split(), record
+    assert record["cpu_baseline"] in ("x86-64-v3", "x86-64", "armv8-a"), record
+    assert record["smoke"]["ok"] is True and record["smoke"]["text"], record
+    info = crush.check_output(
+        "/opt/llamacpp/current/venv/bin/python -c "
+        "'import llama_cpp; print(llama_cpp.llama_print_system_info().decode())'"
+    )
+    features = _system_info_features(info)
+    assert features, info
+    beyond_baseline = [
+        name for name, on in features.items() if on and name.startswith(("AVX512", "AMX", "AVX_VNNI", "SVE", "SME"))
+    ]
+    assert beyond_baseline == [], info
+    assert record["smoke"]["system_info"] == info.strip()
 
 
 def test_real_chat_completion_from_claw(claw):

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 BASE = "https://molecule-claw:8600"
 CA = "/etc/claw/pki/ca.crt"
 MODEL = "gemma3-270m"
+# The demo model's reply settings, as the appliance defines them.
+REPLY = yaml.safe_load((Path(__file__).resolve().parents[3] / "playbooks/group_vars/all.yml").read_text())[
+    "crush_models"
+][0]["reply"]
 
 # Runs on a node with the standard library only: one JSON request, verified against the cluster CA (or not, with
 # an empty CA path: the outsider has no CA and only checks that it is refused). Prints the status and the body.
@@ -97,13 +104,18 @@ def test_a_message_is_answered_by_crush_and_stored_encrypted(claw, token):
     status, thread = call(claw, "POST", "/threads", {"provider": "crush", "model": MODEL, "title": "molecule"}, token)
     assert status == 201, thread
     marker = "zebra-quokka-7431"
+    started = time.monotonic()
     status, turn = call(
         claw, "POST", f"/threads/{thread['id']}/messages", {"content": f"Say hello. ({marker})"}, token=token
     )
+    elapsed = time.monotonic() - started
     assert status == 200, turn
     reply = turn["reply"]
     assert reply["role"] == "assistant" and reply["provider"] == "crush" and reply["model"] == MODEL
     assert reply["content"].strip() and reply["tokens_out"] > 0
+    # The first message answers in seconds, within the demo model's reply limit (it was 1,024 tokens in 48 s).
+    assert reply["tokens_out"] <= REPLY["max_tokens"], reply
+    assert elapsed < 20, f"the first reply took {elapsed:.1f} s"
     status, hits = call(claw, "GET", f"/search?q={marker}", token=token)
     assert status == 200 and hits and hits[0]["thread_id"] == thread["id"]
     # Encrypted at rest: the marker is in no file of the store (database, WAL).

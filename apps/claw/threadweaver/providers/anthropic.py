@@ -73,7 +73,7 @@ class AnthropicProvider(HttpProvider):
         body: dict[str, Any] = {
             **self.extra_body,
             "model": request.model,
-            "max_tokens": request.max_output_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": self.output_limit(request.max_output_tokens) or DEFAULT_MAX_TOKENS,
             "messages": messages,
         }
         if system:

@@ -34,15 +34,23 @@ class HttpProvider:
         transport: httpx.AsyncBaseTransport | None = None,
         trust_env: bool = True,
         extra_body: Mapping[str, Any] | None = None,
+        max_output_tokens: int | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
         self.extra_body = dict(extra_body or {})
+        self.max_output_tokens = max_output_tokens
         self._transport = transport
         self._trust_env = trust_env
         self._http: httpx.AsyncClient | None = None
+
+    def output_limit(self, requested: int | None) -> int | None:
+        """The reply's token limit: what the request asks, never above this provider's own limit."""
+        if self.max_output_tokens is None:
+            return requested
+        return min(requested, self.max_output_tokens) if requested else self.max_output_tokens
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

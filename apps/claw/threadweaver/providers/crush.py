@@ -103,8 +103,8 @@ class OllamaProvider(_CrushErrors, HttpProvider):
                 for t in request.tools
             ]
         options = dict(body.get("options") or {})
-        if request.max_output_tokens:
-            options["num_predict"] = request.max_output_tokens
+        if limit := self.output_limit(request.max_output_tokens):
+            options["num_predict"] = limit
         if request.temperature is not None:
             options["temperature"] = request.temperature
         if options:

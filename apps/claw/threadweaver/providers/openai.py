@@ -124,8 +124,8 @@ class OpenAIProvider(HttpProvider):
         }
         if request.tools:
             body["tools"] = function_tools(request.tools)
-        if request.max_output_tokens:
-            body[self.max_tokens_field] = request.max_output_tokens
+        if limit := self.output_limit(request.max_output_tokens):
+            body[self.max_tokens_field] = limit
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if stream:
