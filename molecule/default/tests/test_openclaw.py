@@ -71,6 +71,9 @@ def test_agents_carry_their_own_output_and_context_limits(claw):
     assert entries["locked"]["contextLimits"] == {"memoryGetMaxChars": 6000}
     assert entries["main"]["params"]["maxTokens"] == REPLY["max_tokens"] and "contextLimits" not in entries["main"]
     assert config["models"]["providers"]["crush"]["models"][0]["maxTokens"] == REPLY["max_tokens"]
+    # The demo model's stop sequences and sampling go with every request of an agent on crush, not to cloud agents.
+    assert entries["main"]["params"]["extra_body"] == {k: v for k, v in REPLY.items() if k != "max_tokens"}
+    assert "extra_body" not in entries["locked"]["params"]
     assert config["models"]["providers"]["scripted"]["models"][0]["contextTokens"] == 16000
     validate = claw.run("openclaw config validate")
     assert validate.rc == 0, validate.stdout + validate.stderr
