@@ -66,8 +66,8 @@ lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/file
 docs: venv ## Regenerate the role README variable tables from meta/argument_specs.yml
 	python tools/argspec_docs.py
 
-pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling)
-	pytest -m 'not slow' --ignore=tests/image
+pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling) on two workers
+	pytest -m 'not slow' --ignore=tests/image -n 2 --dist worksteal
 
 pytest-slow: venv ## Slow tests: installs from a real air-gapped bundle with no network (unshare -n), minutes
 	pytest -m slow --ignore=tests/image

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_http import closed_port_url, running
-from fake_llamacpp import FakeLlamaCpp
-from fake_ollama import FakeOllama
+
+from tests.crush.fake_http import closed_port_url, running
+from tests.crush.fake_llamacpp import FakeLlamaCpp
+from tests.crush.fake_ollama import FakeOllama
 
 JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
 

@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fake_http import Behaviour, Gate
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.crush.fake_http import Behaviour, Gate
 
 MODELS_DIR = "/var/lib/llamacpp/models"
 

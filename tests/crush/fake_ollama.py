@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fake_http import Behaviour, Gate
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.crush.fake_http import Behaviour, Gate
 
 CREATED_AT = "2025-07-14T10:29:36.211543213+02:00"
 NDJSON = "application/x-ndjson"

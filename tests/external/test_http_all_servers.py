@@ -15,8 +15,9 @@ import httpx
 import pytest
 from claw.leds.client import LedClient
 from mcp import Client
-from mcp_service import free_port, running_service
-from test_inspector_stdio import EXPECTED_TOOLS, fake_engine, led_socket, workdir  # noqa: F401 (fixtures)
+
+from tests.external.mcp_service import free_port, running_service
+from tests.external.test_inspector_stdio import EXPECTED_TOOLS, fake_engine, led_socket, workdir  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.anyio
 

@@ -17,8 +17,9 @@ import claw
 import httpx
 import pytest
 from claw.mcp.reminders import ReminderStore
-from mcp_service import CLAW, free_port, running_service
-from test_inspector_stdio import CALL_TIMEOUT
+
+from tests.external.mcp_service import CLAW, free_port, running_service
+from tests.external.test_inspector_stdio import CALL_TIMEOUT
 
 TIME_TOOLS = {"current_time", "day_of_week", "time_until", "format_duration", "create_reminder", "list_reminders"}
 

@@ -8,7 +8,6 @@ simulated backend on a temporary socket, a fake llama.cpp engine and a closed po
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import socket
@@ -25,7 +24,9 @@ import pytest
 from claw.leds.client import LedClient, LedDaemonUnavailable
 from claw.mcp.reminders import ReminderStore
 
-TESTS = Path(__file__).resolve().parent.parent
+from tests.crush.fake_http import running
+from tests.crush.fake_llamacpp import FakeLlamaCpp
+
 CLAW = [sys.executable, "-c", "import sys; from claw.cli import main; sys.exit(main())"]
 CALL_TIMEOUT = 90
 CONTENT = "héllo from the Inspector: a=b\nsecond line\n"
@@ -113,12 +114,8 @@ def led_socket(workdir: Path) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def fake_engine() -> Iterator[Any]:
     """The crush tests' fake llama.cpp server (tests/crush/fake_llamacpp.py) on a real port in this process."""
-    crush_tests = str(TESTS / "crush")
-    if crush_tests not in sys.path:
-        sys.path.insert(0, crush_tests)
-    fake_http = importlib.import_module("fake_http")
-    fake = importlib.import_module("fake_llamacpp").FakeLlamaCpp()
-    with fake_http.running(fake.app()) as url:
+    fake = FakeLlamaCpp()
+    with running(fake.app()) as url:
         fake.url = url
         yield fake
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +13,9 @@ from claw.mcp.registry import ConfigError, ProcessConfig, server_settings
 from mcp import Client
 from prometheus_client import CollectorRegistry, start_http_server
 
-# The fake engines live with the client tests; this directory is not a package, so it goes on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "crush"))
-from fake_http import closed_port_url, running
-from fake_llamacpp import FakeLlamaCpp
-from fake_ollama import FakeOllama
+from tests.crush.fake_http import closed_port_url, running
+from tests.crush.fake_llamacpp import FakeLlamaCpp
+from tests.crush.fake_ollama import FakeOllama
 
 JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
 EXPECTED_TOOLS = {"engine_health", "list_models", "loaded_models", "gpu_summary", "pull_model", "unload_model"}

@@ -20,7 +20,8 @@ import httpx
 import pytest
 from claw.mcp.relay import sse_messages
 from mcp import Client, StdioServerParameters
-from test_mcp_runtime import claw_command, free_port
+
+from tests.mcp.test_mcp_runtime import claw_command, free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -14,12 +14,20 @@ from pathlib import Path
 import pytest
 
 PERF = Path(__file__).resolve().parents[2] / "benchmarks" / "perf"
-sys.path.insert(0, str(PERF))  # the script imports perfutil from beside it
+
+
+def load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up; fleet.py's `from perfutil import` finds it here
+    spec.loader.exec_module(module)
+    return module
+
+
+# Loaded by file, never by putting benchmarks/perf on sys.path: its mcp.py would shadow the MCP SDK.
+load("perfutil", PERF / "perfutil.py")
 # A name of its own: playbooks/filter_plugins/fleet.py is another `fleet`.
-spec = importlib.util.spec_from_file_location("bench_fleet", PERF / "fleet.py")
-fleet = importlib.util.module_from_spec(spec)
-sys.modules["bench_fleet"] = fleet  # dataclasses look their module up
-spec.loader.exec_module(fleet)
+fleet = load("bench_fleet", PERF / "fleet.py")
 
 
 def run(clusters: int, wall: float, cpu: float = 1.0) -> fleet.Run:

@@ -1,13 +1,8 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fake_engine import FakeEngine
+from tests.smeep.fake_engine import FakeEngine
 
 
 @pytest.fixture(scope="module")

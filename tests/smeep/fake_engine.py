@@ -13,13 +13,15 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Step = dict[str, Any]  # {"text": "..."} or {"tools": [(name, arguments), ...]}
 
 
-def say(text: str) -> Step:
+def say(text: str | Callable[[], str]) -> Step:
+    """A reply; a callable text is called when the fake answers."""
     return {"text": text}
 
 
@@ -154,6 +156,8 @@ class FakeEngine:
         script = (self.router(prompt) if model == "router" else self.scripts.get(model)) or [say("")]
         index = sum(1 for m in messages if m.get("role") == "assistant")
         step = script[min(index, len(script) - 1)]
+        if callable(step.get("text")):
+            step = {**step, "text": step["text"]()}
         site = re.search(r"http://127\.0\.0\.1:\d+", prompt)
         return json.loads(json.dumps(step).replace("{site}", site.group(0) if site else ""))
 

@@ -9,13 +9,19 @@ import os
 import shutil
 from pathlib import Path
 
-from fake_engine import Step, call, say
+from tests.smeep.fake_engine import Step, call, say
 
 CORES = os.cpu_count()
 MEMINFO = Path("/proc/meminfo").read_text().splitlines()
 MEM_GIB = int(next(line for line in MEMINFO if line.startswith("MemTotal")).split()[1]) / (1 << 20)
 DISK_GIB = shutil.disk_usage("/").total / (1 << 30)
-IFACES = sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name != "lo")
+
+
+def interfaces() -> str:
+    """Read when the fake answers, not at import: containers add and remove interfaces while the tests run."""
+    return ", ".join(sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name != "lo"))
+
+
 SUMMARY = "Pinchy-7Q is the claw appliance's helper that keeps files tidy."
 
 PASS: dict[str, list[Step]] = {
@@ -60,7 +66,7 @@ PASS: dict[str, list[Step]] = {
     "sys-cores": [call("cpu"), say(f"It has {CORES} cores.")],
     "sys-memory": [call("memory"), say(f"{MEM_GIB:.1f} GiB of RAM.")],
     "sys-disk": [call("disk"), say(f"The root filesystem is {DISK_GIB:.0f} GiB.")],
-    "sys-network": [call("network"), say("Interfaces: " + ", ".join(IFACES))],
+    "sys-network": [call("network"), say(lambda: "Interfaces: " + interfaces())],
     "chain-web-file": [call("fetch_url", url="{site}/api/status.json"),
                        call("write_file", path="build.txt", content="8812"), say("Saved 8812.")],
     "chain-file-leds": [call("read_file", path="color.txt"), call("set_color", color="purple"), say("Purple.")],

@@ -6,13 +6,14 @@ import dataclasses
 import json
 
 import pytest
-from scripts import PASS
 from smeep import cli, runner
 from smeep.drivers import DirectDriver
 from smeep.engines import make_engine
 from smeep.journal import Journal
 from smeep.runner import Plan, run_plan
 from smeep.tasks import TASKS
+
+from tests.smeep.scripts import PASS
 
 pytestmark = pytest.mark.anyio
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from scripts import PASS, failing
 from smeep.drivers import DirectDriver
 from smeep.engines import make_engine
 from smeep.runner import run_one
 from smeep.tasks import LADDER, SUITE, TASKS
 from smeep.website import FixtureSite
+
+from tests.smeep.scripts import PASS, failing
 
 pytestmark = pytest.mark.anyio
 

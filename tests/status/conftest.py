@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_prometheus import FakePrometheus
+
+from tests.status.fake_prometheus import FakePrometheus
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from claw.status import Sources, Version, bom_versions, collect_report, read_bom, status_json
 from claw.status.cli import add_arguments
 from claw.status.render import render_text
-from fake_prometheus import NOW, FakePrometheus
+
+from tests.status.fake_prometheus import NOW, FakePrometheus
 
 BOM: dict[str, Any] = {
     "node": "claw",

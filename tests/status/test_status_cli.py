@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 from claw.cli import main
-from fake_prometheus import alert, serve
-from status_engine import ollama
+
+from tests.status.fake_prometheus import alert, serve
+from tests.status.status_engine import ollama
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run_status(capsys, url: str, *extra: str) -> tuple[int, str]:
-    code = main(["status", "--prometheus", url, "--no-leds", *extra])
+    # The fakes answer at once; a busy machine (pytest -n, other jobs) must not turn the 2 s default into a timeout.
+    code = main(["status", "--prometheus", url, "--no-leds", "--timeout", "30", *extra])
     out, err = capsys.readouterr()
     assert err == ""
     return code, out

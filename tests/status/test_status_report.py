@@ -24,8 +24,9 @@ from claw.status.report import (
     parse_series,
     read_last_update,
 )
-from fake_prometheus import NOW, FakePrometheus, alert, hour_of
-from status_engine import ollama
+
+from tests.status.fake_prometheus import NOW, FakePrometheus, alert, hour_of
+from tests.status.status_engine import ollama
 
 
 def collect(prometheus: FakePrometheus | None, **overrides) -> object:

@@ -10,8 +10,9 @@ from claw.threadweaver import auth
 from claw.threadweaver.__main__ import build_console, main
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
-from console_login import PASSWORD, sessions
-from fakes import FakeAnthropic, FakeOpenAI, Reply
+
+from tests.threadweaver.console_login import PASSWORD, sessions
+from tests.threadweaver.fakes import FakeAnthropic, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 

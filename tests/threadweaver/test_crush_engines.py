@@ -3,9 +3,7 @@ and a stopped engine reach the caller with crush's own wording and code, from th
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,12 +13,11 @@ from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
 from claw.threadweaver.providers import errors
 from claw.threadweaver.providers.model import Message, Request
-from console_login import PASSWORD, sessions
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "crush"))
-from fake_http import closed_port_url, running
-from fake_llamacpp import FakeLlamaCpp
-from fake_ollama import FakeOllama
+from tests.crush.fake_http import closed_port_url, running
+from tests.crush.fake_llamacpp import FakeLlamaCpp
+from tests.crush.fake_ollama import FakeOllama
+from tests.threadweaver.console_login import PASSWORD, sessions
 
 pytestmark = pytest.mark.anyio
 MODELS = {"llamacpp": "gemma3-270m", "ollama": "qwen3:4b"}

@@ -15,9 +15,10 @@ from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
 from claw.threadweaver.providers.model import Message, Request
 from claw.threadweaver.router import Route
-from console_login import PASSWORD, sessions
-from fakes import FakeAnthropic, FakeOllama, FakeOpenAI, Reply
 from pydantic import ValidationError
+
+from tests.threadweaver.console_login import PASSWORD, sessions
+from tests.threadweaver.fakes import FakeAnthropic, FakeOllama, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 KEYS = {"agent-a": "sk-tw-agent-a-0123456789", "agent-b": "sk-tw-agent-b-0123456789", "ops": "sk-tw-ops-0123456789ab"}

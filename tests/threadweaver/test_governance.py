@@ -10,8 +10,8 @@ from claw.threadweaver.providers.errors import ProviderUnreachable
 from claw.threadweaver.providers.model import Message, ToolCall, Usage
 from claw.threadweaver.router import Router
 from claw.threadweaver.store import ThreadStore
-from conftest import adapter
-from fakes import FakeAnthropic, FakeOpenAI, Reply
+
+from tests.threadweaver.fakes import FakeAnthropic, FakeOpenAI, Reply, adapter
 
 pytestmark = pytest.mark.anyio
 PRICES = {"openai": {"gpt-4o-mini": (0.15, 0.60), "*": (5.0, 15.0)}, "anthropic": {"*": {"input": 3, "output": 15}}}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from claw.threadweaver.providers import errors
 from claw.threadweaver.providers.model import Message, Request, ToolCall, ToolSpec
-from conftest import adapter
-from fakes import FakeAnthropic, FakeGroq, FakeMistral, FakeOllama, FakeOpenAI, Reply
+
+from tests.threadweaver.fakes import FakeAnthropic, FakeGroq, FakeMistral, FakeOllama, FakeOpenAI, Reply, adapter
 
 pytestmark = pytest.mark.anyio
 ALL = [FakeOpenAI, FakeAnthropic, FakeMistral, FakeGroq, FakeOllama]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,10 +12,9 @@ from claw.threadweaver.__main__ import build_console, status_panel
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings, StatusConfig
 from claw.threadweaver.status_panel import StatusPanel
-from console_login import PASSWORD, sessions
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "status"))
-from fake_prometheus import FakePrometheus, alert
+from tests.status.fake_prometheus import FakePrometheus, alert
+from tests.threadweaver.console_login import PASSWORD, sessions
 
 pytestmark = pytest.mark.anyio
 

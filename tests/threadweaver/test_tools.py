@@ -25,10 +25,11 @@ from claw.threadweaver.approvals import NOT_RUN
 from claw.threadweaver.config import McpConfig, Settings
 from claw.threadweaver.store import ThreadStore
 from claw.threadweaver.tools import ServerConfig, ToolCatalogue
-from console_login import PASSWORD, sessions
-from fakes import Fake, FakeAnthropic, FakeOpenAI, Reply
 from mcp.server.mcpserver import MCPServer
 from pydantic import ValidationError
+
+from tests.threadweaver.console_login import PASSWORD, sessions
+from tests.threadweaver.fakes import Fake, FakeAnthropic, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 KEY = "cd" * 32

@@ -21,8 +21,6 @@ import uvicorn
 from claw.threadweaver.__main__ import build_console
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
-from console_login import PASSWORD, sessions
-from fakes import FakeAnthropic, FakeOllama, Reply
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from selenium import webdriver
@@ -30,6 +28,9 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.threadweaver.console_login import PASSWORD, sessions
+from tests.threadweaver.fakes import FakeAnthropic, FakeOllama, Reply
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

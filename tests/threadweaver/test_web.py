@@ -9,9 +9,10 @@ import pytest
 from claw.threadweaver.__main__ import build_console
 from claw.threadweaver.app import CSP, STATIC, create_app
 from claw.threadweaver.config import Settings
-from console_login import PASSWORD, sessions
-from fakes import FakeAnthropic, FakeOllama, Reply
 from fastapi.testclient import TestClient
+
+from tests.threadweaver.console_login import PASSWORD, sessions
+from tests.threadweaver.fakes import FakeAnthropic, FakeOllama, Reply
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Each fake is an ``httpx.MockTransport`` handler: it records every request (path, headers, JSON body), counts them,
 validates what the real service validates (Anthropic's alternating roles and required max_tokens, Mistral's
-9-character tool call ids, Groq's rejected fields) and answers from a script of replies.
+9-character tool call ids, Groq's rejected fields) and answers from a script of replies. ``adapter(fake)`` builds
+the real adapter of the fake's kind with its requests sent to the fake.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from claw.threadweaver import providers
 
 
 @dataclass
@@ -417,3 +419,13 @@ FAKES = {
     "groq": FakeGroq,
     "crush": FakeOllama,
 }
+
+
+def adapter(fake, name: str | None = None, **options):
+    """An adapter of the fake's kind whose requests go to the fake."""
+    kind = fake.kind
+    base = {"crush": "http://crush.test:11434", "anthropic": "https://api.anthropic.test"}.get(
+        kind, f"https://{kind}.test/v1"
+    )
+    options.setdefault("api_key", "sk-test")
+    return providers.build(name or kind, kind, base, transport=fake.transport(), **options)
