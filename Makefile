@@ -106,7 +106,7 @@ bench-fleet: host ## Benchmark: one update wave of 1, 2, 4 and 8 clusters (BENCH
 
 constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
 	rm -rf .cache/pin && python3 -m venv .cache/pin
-	.cache/pin/bin/pip install --quiet -e '.[dev]'
+	.cache/pin/bin/pip install --quiet -e '.[dev]' -e ./benchmarks
 	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements/constraints.new
 	mv requirements/constraints.new requirements/constraints.txt
 

@@ -100,6 +100,11 @@ def test_inputs_digest_follows_what_the_archive_is_made_of(release, tmp_path):
     (source / "build").mkdir()
     (source / "build" / "lib.py").write_text("x")
     assert release.inputs_digest(source, [lock], "py3.11 aarch64") == first
+    # Nor is SMEEP: its own distribution (benchmarks/pyproject.toml), not in the appliance's wheel.
+    (source / "benchmarks" / "pyproject.toml").write_text("[project]\nname = 'smeep'\n")
+    (source / "benchmarks" / "smeep").mkdir()
+    (source / "benchmarks" / "smeep" / "cli.py").write_text("print('smeep')\n")
+    assert release.inputs_digest(source, [lock], "py3.11 aarch64") == first
     # The sources, a new file, the lock and the target are.
     assert release.inputs_digest(source, [lock], "py3.11 x86_64") != first
     (source / "apps" / "claw" / "new.py").write_text("")

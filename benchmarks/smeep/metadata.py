@@ -14,7 +14,7 @@ from typing import Any
 
 def smeep_version() -> str:
     try:
-        return metadata.version("picocluster-claw")
+        return metadata.version("smeep")
     except metadata.PackageNotFoundError:
         from smeep import __version__
 

@@ -154,13 +154,13 @@ def test_each_scrape_reads_fresh_values(tmp_path, pi5_root):
         (0x50005, {"under_voltage", "throttled", "under_voltage_occurred", "throttled_occurred"}),
         (0x80008, {"soft_temp_limit", "soft_temp_limit_occurred"}),
         (0x20000, {"frequency_capped_occurred"}),
-        (0xF000F, set(pi_sysfs.THROTTLE_FLAGS.values())),
+        (0xF000F, set(pi_sysfs.THROTTLE_FLAGS)),
         (0xFFF0FFF0, set()),  # bits outside 0-3 and 16-19 mean nothing here
     ],
 )
 def test_decode_throttled(mask, set_flags):
     flags = pi_sysfs.decode_throttled(mask)
-    assert set(flags) == set(pi_sysfs.THROTTLE_FLAGS.values())
+    assert set(flags) == set(pi_sysfs.THROTTLE_FLAGS)
     assert {name for name, is_set in flags.items() if is_set} == set_flags
 
 

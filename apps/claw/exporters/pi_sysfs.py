@@ -10,7 +10,8 @@ Layouts read (Raspberry Pi 5, Raspberry Pi OS Bookworm, 6.6+ kernel):
   read by :func:`claw.exporters.jetson_sysfs.read_temperatures`.
 * Throttling: the firmware driver's ``get_throttled``, the ``vcgencmd get_throttled`` bit mask in hex without a
   prefix (``50005``): ``/sys/devices/platform/soc@107c000000/soc@107c000000:firmware/get_throttled`` on a Pi 5,
-  ``/sys/devices/platform/soc/soc:firmware/get_throttled`` on a Pi 4. Bits 0-3 are "now", 16-19 "since boot".
+  ``/sys/devices/platform/soc/soc:firmware/get_throttled`` on a Pi 4. Bits 0-3 are "now", 16-19 "since boot"
+  (the table and the parsing are :mod:`claw.board.pi`'s).
 * Fan: the ``pwm-fan`` driver's hwmon (``name`` is ``pwmfan``; ``/sys/devices/platform/cooling_fan/hwmon/hwmonN``,
   linked from ``/sys/class/hwmon``): ``fan1_input`` in RPM and ``pwm1`` 0..255.
 * NVMe: ``/sys/class/nvme/nvme*/{model,firmware_rev}`` (space padded) and the drive's hwmon, a child of the
@@ -27,28 +28,17 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claw.board import pi
 from claw.exporters.jetson_sysfs import read_int, read_text
 
-THROTTLED_FILES = (
-    "sys/devices/platform/soc@107c000000/soc@107c000000:firmware/get_throttled",
-    "sys/devices/platform/soc/soc:firmware/get_throttled",
-)
+THROTTLED_FILES = tuple(f"sys/{relative}" for relative in pi.THROTTLED_FILES)
 HWMON_DIR = "sys/class/hwmon"
 NVME_DIR = "sys/class/nvme"
 FAN_HWMON_NAMES = frozenset({"pwmfan", "cooling_fan"})
 PWM_MAX = 255
 
-# bit -> flag label; the "_occurred" flags are sticky until reboot.
-THROTTLE_FLAGS: dict[int, str] = {
-    0: "under_voltage",
-    1: "frequency_capped",
-    2: "throttled",
-    3: "soft_temp_limit",
-    16: "under_voltage_occurred",
-    17: "frequency_capped_occurred",
-    18: "throttled_occurred",
-    19: "soft_temp_limit_occurred",
-}
+# claw_throttled's flag label -> bit (claw.board.pi's table); the "_occurred" flags are sticky until reboot.
+THROTTLE_FLAGS = pi.throttle_bits(lambda condition: condition.label)
 
 
 @dataclass(frozen=True)
@@ -77,20 +67,16 @@ def under_root(root: Path, path: Path | str) -> Path:
 
 def decode_throttled(value: int) -> dict[str, bool]:
     """The named flags of a ``get_throttled`` bit mask."""
-    return {name: bool(value >> bit & 1) for bit, name in THROTTLE_FLAGS.items()}
+    return pi.decode_throttled(value, THROTTLE_FLAGS)
 
 
 def read_throttled(root: Path, path: Path | str | None = None) -> int | None:
     """The ``get_throttled`` bit mask from ``path`` (under ``root``) or the first known firmware location."""
     candidates = [under_root(root, path)] if path is not None else [root / rel for rel in THROTTLED_FILES]
     for candidate in candidates:
-        text = read_text(candidate)
-        if not text:
-            continue
-        try:
-            return int(text.split()[0], 16)
-        except ValueError:
-            continue
+        word = pi.parse_throttled(read_text(candidate) or "")
+        if word is not None:
+            return word
     return None
 
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from claw.board.pi import THROTTLE_CONDITIONS, find_throttled_file, parse_throttled
 from claw.leds.client import LedClient, LedDaemonUnavailable, LedRequestError
 from claw.leds.protocol import DEFAULT_SOCKET, describe_errors
-from claw.mcp.sysinfo import find_throttled_file, parse_throttled
 
 if TYPE_CHECKING:
     import httpx
@@ -37,8 +37,8 @@ log = logging.getLogger("claw.leds.watcher")
 
 UP_STATES = frozenset({"active", "reloading"})
 SYS_DIR = Path("/sys")
-# Bits 0-3 of the Pi firmware's get_throttled describe now; bits 16-19 only say it happened since boot.
-THROTTLE_NOW = {0: "under-voltage", 1: "frequency capped", 2: "throttled", 3: "soft temperature limit"}
+# The "now" bits of the Pi firmware's get_throttled (the sticky "since boot" ones do not light the LED).
+THROTTLE_NOW = {condition.bit: condition.text for condition in THROTTLE_CONDITIONS}
 MAX_NAMES_SHOWN = 4
 
 Runner = Callable[[Sequence[str], float], Awaitable[tuple[int, str]]]

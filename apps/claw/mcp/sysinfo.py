@@ -16,24 +16,6 @@ from pathlib import Path
 # /proc/cpuinfo on arm64 names no model; "CPU implementer"/"CPU part" do (0x41 = Arm Ltd).
 _ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76"}
 
-# Bits of the firmware's get_throttled word (the same word `vcgencmd get_throttled` prints).
-THROTTLE_BITS = {
-    "under_voltage_now": 0,
-    "arm_freq_capped_now": 1,
-    "throttled_now": 2,
-    "soft_temp_limit_now": 3,
-    "under_voltage_occurred": 16,
-    "arm_freq_capped_occurred": 17,
-    "throttled_occurred": 18,
-    "soft_temp_limit_occurred": 19,
-}
-# Where the firmware driver has exposed get_throttled: Pi 4 and earlier, then the Pi 5's soc@107c000000 node.
-THROTTLED_CANDIDATES = (
-    "devices/platform/soc/soc:firmware/get_throttled",
-    "devices/platform/soc@107c000000/soc@107c000000:firmware/get_throttled",
-)
-_THROTTLED_WORD = re.compile(r"^(?:throttled=)?(?:0x)?([0-9a-fA-F]{1,8})$")
-
 
 def read_text(path: Path) -> str | None:
     try:
@@ -167,7 +149,7 @@ def read_zram(block: Path) -> list[Zram]:
     return devices
 
 
-# --- temperature and throttling ---------------------------------------------------------------------------------
+# --- temperature (the throttling word is claw.board.pi's) -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -192,23 +174,6 @@ def hwmon_by_name(hwmon: Path, name: str) -> Path | None:
     for device in _numbered(list(hwmon.glob("hwmon*")), "hwmon"):
         if (read_text(device / "name") or "").strip() == name:
             return device
-    return None
-
-
-def parse_throttled(text: str) -> int | None:
-    """Accept the sysfs form (``50005``) and vcgencmd's (``throttled=0x50005``)."""
-    match = _THROTTLED_WORD.match(text.strip())
-    return int(match.group(1), 16) if match else None
-
-
-def decode_throttled(word: int) -> dict[str, bool]:
-    return {name: bool(word >> bit & 1) for name, bit in THROTTLE_BITS.items()}
-
-
-def find_throttled_file(sys_dir: Path) -> Path | None:
-    for relative in THROTTLED_CANDIDATES:
-        if (sys_dir / relative).is_file():
-            return sys_dir / relative
     return None
 
 

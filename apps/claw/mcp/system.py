@@ -19,6 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from claw.board import pi
 from claw.mcp import sysinfo
 from claw.mcp.registry import ConfigError
 from claw.mcp.runtime import READ_ONLY, tool_errors
@@ -151,6 +152,10 @@ class ThermalZoneInfo(BaseModel):
     zone: str
     type: str = Field(description="Sensor name, e.g. cpu-thermal")
     temp_c: float
+
+
+# Throttling's flag fields: <condition>_now and <condition>_occurred.
+THROTTLE_FIELDS = pi.throttle_bits(lambda condition: condition.field, now="_now")
 
 
 class Throttling(BaseModel):
@@ -373,15 +378,15 @@ class _Host:
     def throttled_word(self) -> tuple[int | None, str]:
         """The firmware's throttled word and where it came from, or None and why there is none."""
         reasons = []
-        path = self.settings.throttled_path or sysinfo.find_throttled_file(self.sys)
+        path = self.settings.throttled_path or pi.find_throttled_file(self.sys)
         if path is not None:
-            word = sysinfo.parse_throttled(sysinfo.read_text(path) or "")
+            word = pi.parse_throttled(sysinfo.read_text(path) or "")
             if word is not None:
                 return word, str(path)
             reasons.append(f"{path} holds no readable throttled word")
         if self.settings.vcgencmd:
             output, why = self.command([self.settings.vcgencmd, "get_throttled"])
-            word = sysinfo.parse_throttled(output or "")
+            word = pi.parse_throttled(output or "")
             if word is not None:
                 return word, "vcgencmd get_throttled"
             reasons.append(why or "vcgencmd printed no throttled word")
@@ -390,10 +395,10 @@ class _Host:
     def throttling(self) -> Throttling:
         word, source = self.throttled_word()
         if word is None:
-            unknown = dict.fromkeys(sysinfo.THROTTLE_BITS)
+            unknown = dict.fromkeys(THROTTLE_FIELDS)
             note = f"not available on this host ({source})"
             return Throttling(available=False, source=None, raw=None, summary=note, **unknown)
-        flags = sysinfo.decode_throttled(word)
+        flags = pi.decode_throttled(word, THROTTLE_FIELDS)
         parts = []
         for when, suffix in (("now", "_now"), ("since boot", "_occurred")):
             names = [name.removesuffix(suffix).replace("_", " ") for name, on in flags.items() if on and suffix in name]

@@ -28,7 +28,7 @@ description:
   - Nodes of one target share the work: the first builds while the others wait on a lock, then they find the
     archive by a digest of its inputs (sources, locks, target) without building the wheel again.
 options:
-  source: {description: Repository root (holds pyproject.toml, apps/ and benchmarks/)., type: path, required: true}
+  source: {description: Repository root (holds pyproject.toml and apps/)., type: path, required: true}
   lock: {description: Hash-pinned requirements of the wheel., type: path, required: true}
   extra_locks:
     description: Further hash-pinned requirement files installed beside it (extras such as the Pi's GPIO libraries).
@@ -55,7 +55,8 @@ archive: {description: Path of the release archive on the controller., returned:
 wheel: {description: File name of the claw wheel inside the archive., returned: always, type: str}
 """
 
-SOURCES = ("pyproject.toml", "README.md", "apps", "benchmarks")
+# The appliance wheel is made of these alone: SMEEP (benchmarks/) is its own distribution, not an input.
+SOURCES = ("pyproject.toml", "README.md", "apps")
 # The same tags as tools/lock_runtime.py, so pip picks the files whose hashes the lock holds.
 MANYLINUX = (*(f"manylinux_2_{minor}" for minor in range(36, 16, -1)), "manylinux2014")
 

@@ -1,0 +1,1 @@
+"""What the appliance knows about its boards, shared by the services that read them (MCP, exporters, LEDs)."""
