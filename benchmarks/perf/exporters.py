@@ -54,41 +54,6 @@ ACCEPT = (
 )
 SCRAPE_DURATION = re.compile(rb"^\w+_scrape_duration_seconds(?:\{\})? ([0-9.eE+-]+)$", re.M)
 
-# Just enough of llama.cpp's server and Ollama for the engine readers (same shapes as tests/crush/fake_*.py).
-FAKE_ENGINE = r"""
-import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-GIB = 1 << 30
-ANSWERS = {
-    "/health": {"status": "ok"},
-    "/v1/models": {"object": "list", "data": [{"id": "gemma3-270m", "object": "model", "owned_by": "bench"}]},
-    "/api/version": {"version": "0.12.6"},
-    "/api/ps": {"models": [{"name": "gemma3:270m", "model": "gemma3:270m", "size": GIB, "size_vram": GIB,
-                            "context_length": 4096}]},
-}
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def do_GET(self):
-        answer = ANSWERS.get(self.path.split("?")[0])
-        body = json.dumps(answer if answer is not None else {"detail": "Not Found"}).encode()
-        self.send_response(200 if answer is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
-
 
 class BenchError(RuntimeError):
     """A measurement could not run; the message says which and why."""
@@ -235,7 +200,9 @@ def stop(process: subprocess.Popen[Any]) -> None:
 
 @contextlib.contextmanager
 def fake_engine() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-c", FAKE_ENGINE], stdout=subprocess.PIPE, text=True)
+    # The benchmarks' fake engine (tests/doubles/bench_engine.py): /health, /v1/models, /api/version, /api/ps.
+    command = [sys.executable, "-m", "tests.doubles.bench_engine"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

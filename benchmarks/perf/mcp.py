@@ -49,7 +49,7 @@ from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 # perfutil sits beside this file: imported while this folder is still on the path.
-from perfutil import BenchError, free_port, rss, summary_ms, wait_until  # noqa: E402
+from perfutil import BENCH_ENGINE, BenchError, free_port, rss, summary_ms, wait_until  # noqa: E402
 
 # This file is named like the SDK it measures: keep its folder off the path so `import mcp` finds the SDK.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
@@ -73,36 +73,6 @@ TARGET_HTTP_MS = 5.0
 TARGET_COLD_S = 0.5
 TARGET_RSS_MIB = 150.0
 WARMUP = 10
-
-# A llama.cpp server as far as engine_health needs one: GET /v1/models (and /health), nothing else.
-FAKE_ENGINE = r"""
-import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-MODELS = {"object": "list", "data": [{"id": "gemma3-270m", "object": "model", "owned_by": "bench"}]}
-ANSWERS = {"/v1/models": MODELS, "/health": {"status": "ok"}}
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def do_GET(self):
-        answer = ANSWERS.get(self.path.split("?")[0])
-        body = json.dumps(answer if answer is not None else {"detail": "Not Found"}).encode()
-        self.send_response(200 if answer is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
-
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -154,7 +124,8 @@ def environment() -> Iterator[Env]:
     tmp = Path(tempfile.mkdtemp(prefix="claw-bench-mcp-", dir="/tmp"))  # short: a socket path fits in 107 bytes
     (tmp / "sandbox" / "docs").mkdir(parents=True)
     (tmp / "sandbox" / "docs" / "note.txt").write_text("benchmark\n")
-    engine = subprocess.Popen([sys.executable, "-c", FAKE_ENGINE], stdout=subprocess.PIPE, text=True)
+    # The benchmarks' fake engine (tests/doubles/bench_engine.py): what engine_health asks of llama.cpp's server.
+    engine = subprocess.Popen(BENCH_ENGINE, cwd=REPO, stdout=subprocess.PIPE, text=True)
     env = Env(tmp, tmp / "leds.sock", "", [engine])
     try:
         assert engine.stdout is not None

@@ -15,8 +15,9 @@ import re
 import socket
 import statistics
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,22 @@ def ssh_node_vars(state: str | Path) -> dict[str, object]:
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={state}/known_hosts -o StrictHostKeyChecking=accept-new",
         "base_ca_certificates": SITE_CAS,
     }
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The benchmarks' fake engine, run as a module from the repository root (tests/doubles/bench_engine.py).
+BENCH_ENGINE = [sys.executable, "-m", "tests.doubles.bench_engine"]
+
+
+@contextlib.contextmanager
+def bench_engine(*args: str) -> Iterator[str]:
+    """Start the benchmarks' fake engine (tests/doubles/bench_engine.py, its own process); yields its base URL."""
+    process = subprocess.Popen([*BENCH_ENGINE, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.strip().isdigit():
+            raise BenchError(f"the fake engine did not start (exit {process.poll()})")
+        yield f"http://127.0.0.1:{int(line)}"
+    finally:
+        stop(process)

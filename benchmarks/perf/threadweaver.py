@@ -53,7 +53,7 @@ import httpx
 import yaml
 from claw.threadweaver import auth
 from claw.threadweaver.store import ThreadStore
-from perfutil import BenchError, cpu_seconds, free_port, rss, stop, summary_ms, wait_until
+from perfutil import BenchError, bench_engine, cpu_seconds, free_port, rss, stop, summary_ms, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 # A fresh password per run: the benchmark's throw-away console is a real server on loopback.
@@ -73,92 +73,6 @@ TARGETS: list[tuple[str, str, float]] = [
     ("search_p50_ms", "<=", 20.0),
     ("idle_rss_mib", "<=", 100.0),
 ]
-
-# The llama.cpp server as far as ThreadWeaver's crush provider (engine: llamacpp) uses it. Model "paced" streams
-# at RATE chunks/s (argv[1]); any other model streams as fast as it can. max_tokens is the number of chunks.
-FAKE_ENGINE = r"""
-import json
-import sys
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-RATE = float(sys.argv[1])
-REPLY = "Hello! The crush node is up and answering; what would you like to know about it?"
-WORDS = REPLY.split()
-
-
-def completion(model):
-    return {"id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 24, "completion_tokens": len(WORDS), "total_tokens": 24 + len(WORDS)}}
-
-
-def event(model, delta, finish=None, usage=None):
-    data = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    if usage:
-        data["usage"] = usage
-    return ("data: " + json.dumps(data) + "\n\n").encode()
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def do_GET(self):
-        self.send({"status": "ok"} if self.path == "/health" else {"object": "list", "data": [{"id": "bench"}]})
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        model = body.get("model") or "bench"
-        if body.get("stream"):
-            self.stream(model, int(body.get("max_tokens") or 16))
-        else:
-            self.send(completion(model))
-
-    def send(self, answer):
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def stream(self, model, chunks):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        interval = 1 / RATE if model == "paced" else 0.0
-        start = time.perf_counter()
-        for n in range(chunks):
-            delay = start + n * interval - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            self.chunk(event(model, {"content": (" " if n else "") + WORDS[n % len(WORDS)]}))
-        usage = {"prompt_tokens": 24, "completion_tokens": chunks, "total_tokens": 24 + chunks}
-        self.chunk(event(model, {}, "stop", usage) + b"data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
-
-    def chunk(self, data):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up is no error here
-            super().handle_error(request, client_address)
-
-
-server = Server(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
 
 
 @dataclass(frozen=True)
@@ -300,16 +214,9 @@ class Served:
 
 @contextlib.contextmanager
 def fake_engine(rate: float) -> Iterator[str]:
-    """The fake engine's base URL (``.../v1``)."""
-    process = subprocess.Popen([sys.executable, "-c", FAKE_ENGINE, str(rate)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.strip().isdigit():
-            raise BenchError(f"the fake engine did not start (exit {process.poll()})")
-        yield f"http://127.0.0.1:{int(line)}/v1"
-    finally:
-        stop(process)
+    """The fake engine's base URL (``.../v1``): tests/doubles/bench_engine.py pacing model "paced" at ``rate``."""
+    with bench_engine(str(rate)) as url:
+        yield f"{url}/v1"
 
 
 def write_config(tmp: Path, port: int, backends: list[Backend]) -> tuple[Path, str]:

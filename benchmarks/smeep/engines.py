@@ -11,22 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from claw.engine import ollama, openai
+from claw.engine.client import EngineClient
+from claw.engine.errors import CrushError, EngineDown, ModelUnavailable
+from claw.engine.models import ChatPart, ToolCall
+from claw.engine.models import Engine as EngineKind
 
-
-class EngineError(RuntimeError):
-    """The engine answered with an error or something that is not its wire format."""
-
-
-class LoadError(EngineError):
-    """The model could not be loaded (preload failed, unknown model)."""
-
-
-@dataclass
-class ToolCall:
-    name: str
-    arguments: dict[str, Any]
-    id: str = ""
+__all__ = ["Engine", "OllamaEngine", "OpenAIEngine", "Reply", "ToolCall", "make_engine"]
 
 
 @dataclass
@@ -43,31 +34,32 @@ class Reply:
     eval_s: float | None = None
     chunks: int = 0
 
-
-def _arguments(raw: Any) -> dict[str, Any]:
-    """Ollama sends an object, OpenAI a JSON string; anything unparsable is kept under '_raw'."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str):
-        try:
-            value = json.loads(raw or "{}")
-        except json.JSONDecodeError:
-            return {"_raw": raw}
-        return value if isinstance(value, dict) else {"_raw": raw}
-    return {}
+    def add(self, part: ChatPart, started: float) -> None:
+        """Take in one parsed answer or streamed piece: text, whole tool calls, counts and timings."""
+        if part.content or part.tool_calls or part.tool_call_deltas:
+            self.ttft_s = self.ttft_s or time.perf_counter() - started
+        if part.content:
+            self.content += part.content
+            self.chunks += 1
+        self.tool_calls += part.tool_calls
+        for name in ("prompt_tokens", "output_tokens", "load_s", "prompt_eval_s", "eval_s"):
+            value = getattr(part, name)
+            if value is not None:
+                setattr(self, name, value)
 
 
 class Engine:
     """Base: the engine's root URL and one HTTP client; subclasses speak one wire format."""
 
     kind = "engine"
+    dialect: EngineKind = "ollama"
 
     def __init__(self, url: str, *, timeout: float = 300.0) -> None:
         self.root = url.rstrip("/").removesuffix("/v1").removesuffix("/api")
-        self.http = httpx.AsyncClient(timeout=timeout)
+        self.client = EngineClient(self.root, self.dialect, timeout)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.client.aclose()
 
     async def chat(
         self,
@@ -101,11 +93,17 @@ class Engine:
     def assistant_message(self, reply: Reply) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        response = await self.http.post(self.root + path, json=body)
-        if response.status_code >= 400:
-            raise EngineError(f"{path} answered {response.status_code}: {response.text[:300]}")
-        return response
+    def _parsed(self, line: str, model: str) -> Any:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise EngineDown(
+                self.client.address, f"the chat stream carried something other than JSON: {line[:200]}"
+            ) from None
+        failure = ollama.stream_error(obj, model, self.dialect)
+        if failure is not None:
+            raise failure
+        return obj
 
 
 class OllamaEngine(Engine):
@@ -128,51 +126,13 @@ class OllamaEngine(Engine):
         max_tokens: int | None = None,
         options: dict[str, Any] | None = None,
     ) -> Reply:
-        opts: dict[str, Any] = {"temperature": 0, **(options or {})}
-        if max_tokens:
-            opts["num_predict"] = max_tokens
-        if self.num_ctx:
-            opts["num_ctx"] = self.num_ctx
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": messages,
-            "stream": stream,
-            "keep_alive": self.keep_alive,
-            "options": opts,
-        }
-        if tools:
-            body["tools"] = tools
+        opts = ollama.options(max_tokens, num_ctx=self.num_ctx, **{"temperature": 0, **(options or {})})
+        body = ollama.chat_body(model, messages, stream=stream, tools=tools, options=opts, keep_alive=self.keep_alive)
         reply = Reply()
         start = time.perf_counter()
-        async with self.http.stream("POST", self.root + "/api/chat", json=body) as response:
-            if response.status_code >= 400:
-                text = (await response.aread()).decode(errors="replace")
-                error = EngineError if response.status_code != 404 else LoadError
-                raise error(f"/api/chat answered {response.status_code}: {text[:300]}")
-            async for line in response.aiter_lines():
-                if not line.strip():
-                    continue
-                try:
-                    chunk = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise EngineError(f"not NDJSON: {line[:200]}") from err
-                if "error" in chunk:
-                    raise EngineError(str(chunk["error"]))
-                message = chunk.get("message") or {}
-                if message.get("content"):
-                    reply.ttft_s = reply.ttft_s or time.perf_counter() - start
-                    reply.content += message["content"]
-                    reply.chunks += 1
-                for call in message.get("tool_calls") or []:
-                    function = call.get("function") or {}
-                    reply.ttft_s = reply.ttft_s or time.perf_counter() - start
-                    reply.tool_calls.append(ToolCall(function.get("name", ""), _arguments(function.get("arguments"))))
-                if chunk.get("done"):
-                    reply.prompt_tokens = chunk.get("prompt_eval_count")
-                    reply.output_tokens = chunk.get("eval_count")
-                    reply.load_s = _ns(chunk.get("load_duration"))
-                    reply.prompt_eval_s = _ns(chunk.get("prompt_eval_duration"))
-                    reply.eval_s = _ns(chunk.get("eval_duration"))
+        async with self.client.request("POST", ollama.CHAT, body=body, model=model) as response:
+            async for line in self.client.lines(response, f"POST {ollama.CHAT}"):
+                reply.add(ollama.chat_part(self._parsed(line, model)), start)
         reply.total_s = time.perf_counter() - start
         return reply
 
@@ -187,40 +147,39 @@ class OllamaEngine(Engine):
 
     async def version(self) -> str | None:
         try:
-            return (await self.http.get(self.root + "/api/version")).json().get("version")
-        except (httpx.HTTPError, ValueError):
+            return ollama.version(await self.client.request_json("GET", ollama.VERSION))
+        except CrushError:
             return None
 
     async def digest(self, model: str) -> str | None:
         try:
-            for entry in (await self.http.get(self.root + "/api/tags")).json().get("models", []):
-                if model in (entry.get("name"), entry.get("model")):
-                    return entry.get("digest")
-        except (httpx.HTTPError, ValueError):
+            models = await self.client.list_models()
+        except CrushError:
             return None
-        return None
+        return next((entry.digest for entry in models if entry.name == model), None)
 
     async def evict_all(self) -> list[str]:
-        loaded = (await self.http.get(self.root + "/api/ps")).json().get("models", [])
-        names = [entry.get("name") or entry.get("model") for entry in loaded]
+        names = [entry.name for entry in await self.client.loaded_models()]
         for name in names:
-            await self._post("/api/generate", {"model": name, "keep_alive": 0})
+            await self.client.request_json("POST", ollama.GENERATE, body=ollama.unload_body(name), model=name)
         return names
 
     async def preload(self, model: str, keep_alive: str) -> float | None:
+        body = ollama.preload_body(model, keep_alive)
         try:
-            response = await self._post(
-                "/api/generate", {"model": model, "prompt": "hi", "stream": False, "keep_alive": keep_alive}
-            )
-        except (EngineError, httpx.HTTPError) as err:
-            raise LoadError(f"preload of {model} failed: {err}") from None
-        return _ns(response.json().get("load_duration"))
+            answer = await self.client.request_json("POST", ollama.GENERATE, body=body, model=model)
+        except ModelUnavailable:
+            raise
+        except CrushError as err:
+            raise ModelUnavailable(model, f"preload failed: {err}") from None
+        return ollama.chat_part(answer).load_s
 
 
 class OpenAIEngine(Engine):
     """The OpenAI-compatible /v1/chat/completions (llama.cpp's server, Ollama's /v1): SSE when streaming."""
 
     kind = "openai"
+    dialect = "llamacpp"
 
     async def chat(
         self,
@@ -232,75 +191,28 @@ class OpenAIEngine(Engine):
         max_tokens: int | None = None,
         options: dict[str, Any] | None = None,
     ) -> Reply:
-        body: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0, "stream": stream}
-        body.update(options or {})
-        if max_tokens:
-            body["max_tokens"] = max_tokens
-        if tools:
-            body["tools"] = tools
-        if stream:
-            body["stream_options"] = {"include_usage": True}
+        extra = {"temperature": 0, **(options or {})}
+        body = openai.chat_body(
+            model, messages, stream=stream, tools=tools, max_tokens=max_tokens, include_usage=True, extra=extra
+        )
         reply = Reply()
         start = time.perf_counter()
-        async with self.http.stream("POST", self.root + "/v1/chat/completions", json=body) as response:
-            if response.status_code >= 400:
-                text = (await response.aread()).decode(errors="replace")
-                error = LoadError if response.status_code == 404 else EngineError
-                raise error(f"/v1/chat/completions answered {response.status_code}: {text[:300]}")
-            if stream:
-                await self._read_sse(response, reply, start)
+        async with self.client.request("POST", openai.CHAT, body=body, model=model) as response:
+            if not stream:
+                reply.add(openai.completion_part(self._parsed((await response.aread()).decode(), model)), start)
             else:
-                self._read_json(json.loads(await response.aread()), reply)
+                calls = openai.ToolCallAssembler()
+                async for line in self.client.lines(response, f"POST {openai.CHAT}"):
+                    data = openai.sse_data(line)
+                    if data is openai.DONE:
+                        break
+                    if data is not None:
+                        part = openai.chunk_part(self._parsed(str(data), model))
+                        calls.add(part.tool_call_deltas)
+                        reply.add(part, start)
+                reply.tool_calls = calls.calls()
         reply.total_s = time.perf_counter() - start
         return reply
-
-    async def _read_sse(self, response: httpx.Response, reply: Reply, start: float) -> None:
-        partial: dict[int, dict[str, str]] = {}
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                break
-            chunk = json.loads(data)
-            if "error" in chunk:
-                raise EngineError(str(chunk["error"]))
-            self._usage(chunk, reply)
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                if delta.get("content"):
-                    reply.ttft_s = reply.ttft_s or time.perf_counter() - start
-                    reply.content += delta["content"]
-                    reply.chunks += 1
-                for call in delta.get("tool_calls") or []:
-                    reply.ttft_s = reply.ttft_s or time.perf_counter() - start
-                    slot = partial.setdefault(call.get("index", 0), {"id": "", "name": "", "arguments": ""})
-                    function = call.get("function") or {}
-                    slot["id"] = call.get("id") or slot["id"]
-                    slot["name"] += function.get("name") or ""
-                    slot["arguments"] += function.get("arguments") or ""
-        for index in sorted(partial):
-            slot = partial[index]
-            reply.tool_calls.append(ToolCall(slot["name"], _arguments(slot["arguments"]), slot["id"]))
-
-    def _read_json(self, answer: dict[str, Any], reply: Reply) -> None:
-        if "error" in answer:
-            raise EngineError(str(answer["error"]))
-        message = (answer.get("choices") or [{}])[0].get("message") or {}
-        reply.content = message.get("content") or ""
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") or {}
-            reply.tool_calls.append(
-                ToolCall(function.get("name", ""), _arguments(function.get("arguments")), call.get("id", ""))
-            )
-        self._usage(answer, reply)
-
-    @staticmethod
-    def _usage(chunk: dict[str, Any], reply: Reply) -> None:
-        usage = chunk.get("usage") or {}
-        if usage:
-            reply.prompt_tokens = usage.get("prompt_tokens", reply.prompt_tokens)
-            reply.output_tokens = usage.get("completion_tokens", reply.output_tokens)
 
     def assistant_message(self, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
@@ -320,15 +232,9 @@ class OpenAIEngine(Engine):
 
     async def version(self) -> str | None:
         try:
-            response = await self.http.get(self.root + "/v1/models")
-            owned = {entry.get("owned_by") for entry in response.json().get("data", [])}
-            return ",".join(sorted(str(o) for o in owned if o)) or None
-        except (httpx.HTTPError, ValueError):
+            return openai.owners(await self.client.request_json("GET", openai.MODELS))
+        except CrushError:
             return None
-
-
-def _ns(value: Any) -> float | None:
-    return value / 1e9 if isinstance(value, (int, float)) else None
 
 
 def make_engine(url: str, api: str, *, timeout: float, keep_alive: str = "5m", num_ctx: int | None = None) -> Engine:

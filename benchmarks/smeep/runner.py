@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+from claw.engine.errors import CrushError, ModelUnavailable
 
 from smeep.checks import Outcome
 from smeep.drivers import DriverTimeout
-from smeep.engines import Engine, EngineError, LoadError
+from smeep.engines import Engine
 from smeep.journal import Journal
 from smeep.tasks import Task
 from smeep.toolbox import Bench, open_bench
@@ -94,7 +95,7 @@ async def run_plan(
                     try:
                         notes[model]["evicted"] = await engine.evict_all()
                         notes[model]["load_s"] = await engine.preload(model, plan.keep_alive)
-                    except (LoadError, EngineError, OSError) as err:
+                    except (CrushError, OSError) as err:
                         load_error = str(err)
             for task, trial in todo:
                 if load_error is not None:
@@ -137,7 +138,7 @@ async def run_one(
         err = _leaf(raised)
         if isinstance(err, (TimeoutError, DriverTimeout)):
             status, text = "TIMEOUT", str(err) or f"over {task.timeout:g} s"
-        elif isinstance(err, LoadError):
+        elif isinstance(err, ModelUnavailable):
             status, text = "LOAD_FAIL", str(err)
         else:
             status, text = "ERR", f"{type(err).__name__}: {err}"[:500]

@@ -7,7 +7,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from smeep.engines import Engine, EngineError, LoadError, OllamaEngine, Reply
+from claw.engine.errors import CrushError, ModelUnavailable
+
+from smeep.engines import Engine, OllamaEngine, Reply
 
 PROMPT = (
     "The appliance has two nodes: claw runs the automation runtime and crush runs inference. "
@@ -47,7 +49,7 @@ async def measure(engine: Engine, model: str, *, trials: int, max_tokens: int, k
     try:
         entry["evicted"] = await engine.evict_all()
         entry["load_s"] = await engine.preload(model, keep_alive)
-    except (LoadError, EngineError, OSError) as err:
+    except (CrushError, OSError) as err:
         return {"status": "LOAD_FAIL", "error": str(err)}
     entry["digest"] = await engine.digest(model)
     messages = [{"role": "user", "content": PROMPT}]
@@ -59,9 +61,9 @@ async def measure(engine: Engine, model: str, *, trials: int, max_tokens: int, k
             for reply in replies:
                 reply.prompt_tokens = reply.prompt_tokens or counted
         runs = [rates(reply) for reply in replies]
-    except LoadError as err:
+    except ModelUnavailable as err:
         return {"status": "LOAD_FAIL", "error": str(err)}
-    except (EngineError, OSError) as err:
+    except (CrushError, OSError) as err:
         return {"status": "ERR", "error": str(err)}
     for key in ("ttft_ms", "prompt_tok_s", "gen_tok_s"):
         entry[key] = spread([run[key] for run in runs])
@@ -73,17 +75,17 @@ async def measure(engine: Engine, model: str, *, trials: int, max_tokens: int, k
 
 async def _ollama_footprint(engine: OllamaEngine, model: str) -> dict[str, Any]:
     try:
-        for loaded in (await engine.http.get(engine.root + "/api/ps")).json().get("models", []):
-            if model in (loaded.get("name"), loaded.get("model")):
-                details = loaded.get("details") or {}
-                return {
-                    "memory_mib": (loaded.get("size") or 0) / (1 << 20),
-                    "vram_mib": (loaded.get("size_vram") or 0) / (1 << 20),
-                    "quantization": details.get("quantization_level"),
-                    "parameters": details.get("parameter_size"),
-                }
-    except (OSError, ValueError, EngineError):
-        pass
+        loaded = await engine.client.loaded_models()
+    except (OSError, CrushError):
+        return {}
+    for entry in loaded:
+        if entry.name == model:
+            return {
+                "memory_mib": (entry.size_bytes or 0) / (1 << 20),
+                "vram_mib": (entry.size_vram_bytes or 0) / (1 << 20),
+                "quantization": entry.quantization,
+                "parameters": entry.parameter_size,
+            }
     return {}
 
 

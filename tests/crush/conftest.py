@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.crush.fake_http import closed_port_url, running
-from tests.crush.fake_llamacpp import FakeLlamaCpp
-from tests.crush.fake_ollama import FakeOllama
+from tests.doubles.engine import FakeLlamaCpp, FakeOllama
+from tests.doubles.http import closed_port_url, serve
 
 JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
 
@@ -21,17 +20,13 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    with running(fake.app()) as url:
-        fake.url = url
+    with serve(FakeOllama()) as fake:
         yield fake
 
 
 @pytest.fixture
 def llamacpp() -> Iterator[FakeLlamaCpp]:
-    fake = FakeLlamaCpp()
-    with running(fake.app()) as url:
-        fake.url = url
+    with serve(FakeLlamaCpp()) as fake:
         yield fake
 
 

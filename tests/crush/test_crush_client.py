@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from claw.crush.client import EngineClient, PullProgress
+from claw.engine.client import EngineClient
+from claw.engine.models import PullProgress
 
 pytestmark = pytest.mark.anyio
 
@@ -112,5 +113,5 @@ async def test_llamacpp_chat(llamacpp, stream):
 async def test_stream_chat_yields_chunks(llamacpp):
     async with EngineClient(llamacpp.url) as client:
         chunks = [chunk async for chunk in client.stream_chat("gemma3-270m", HELLO)]
-    assert [c.content for c in chunks] == ["Hello", " from", " gemma3-270m", ""]
+    assert [c.content for c in chunks] == ["Hello ", "from ", "gemma3-270m", ""]
     assert chunks[-1].done_reason == "stop"

@@ -7,9 +7,9 @@ import socket
 
 import httpx
 import pytest
-from claw.crush import errors
-from claw.crush.client import EngineClient
-from claw.crush.errors import (
+from claw.engine import errors
+from claw.engine.client import EngineClient
+from claw.engine.errors import (
     CrushError,
     CrushUnreachable,
     EngineDown,

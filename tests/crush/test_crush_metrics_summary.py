@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from claw.crush.errors import EngineDown
 from claw.crush.metrics_summary import fetch_summary, metrics_url, summarize
+from claw.engine.errors import EngineDown
 from claw.exporters.crush import CrushCollector
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 

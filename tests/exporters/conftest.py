@@ -1,22 +1,16 @@
-"""Fixtures for the crush exporter tests: the simulated Jetson root and a fake engine HTTP server."""
+"""Fixtures for the crush exporter tests: the simulated Jetson root and fixed engine answers on a real socket."""
 
 from __future__ import annotations
 
-import json
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
+from tests.doubles.http import Routes, fixed_routes, running
 
-# path -> (HTTP status, JSON body or raw bytes for a body that is not JSON[, seconds to wait before answering])
-Routes = dict[str, tuple]
+JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
 
 
 @pytest.fixture
@@ -25,44 +19,11 @@ def jetson_root() -> Path:
     return JETSON_ROOT
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out on a delayed route has hung up, which is what those routes test; the
-        # traceback socketserver would print lands in a later test's captured stderr.
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            super().handle_error(request, client_address)
-
-
 @pytest.fixture
 def fake_engine() -> Iterator[Callable[[Routes], str]]:
-    """Start a stdlib HTTP server on 127.0.0.1 (random port) answering fixed routes; returns its base URL."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(routes: Routes) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                status, body, *delay = routes.get(self.path, (404, {"error": "not found"}))
-                if delay:
-                    time.sleep(delay[0])
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        server = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    """Serve fixed engine answers on 127.0.0.1 (random port); returns its base URL."""
+    with ExitStack() as servers:
+        yield lambda routes: servers.enter_context(running(fixed_routes(routes)))
 
 
 # Real response shapes (Ollama /api/ps and /api/version; llama-server /health and /v1/models), served by

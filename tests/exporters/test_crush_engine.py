@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from claw.exporters.engine import LoadedModel, read_engine
+from claw.engine.models import LoadedModel
+from claw.exporters.engine import read_engine
 
 
 def test_ollama_version_and_loaded_models(fake_engine, ollama_routes):
@@ -14,14 +15,24 @@ def test_ollama_version_and_loaded_models(fake_engine, ollama_routes):
     assert status.error is None
     assert status.version == "0.12.6"
     assert status.models == (
-        LoadedModel(name="qwen3:4b", size_bytes=4113301824, vram_bytes=3650000000, context_length=4096),
+        LoadedModel(
+            name="qwen3:4b",
+            size_bytes=4113301824,
+            size_vram_bytes=3650000000,
+            context_length=4096,
+            expires_at="2025-07-14T10:34:36.211543213+02:00",
+            parameter_size="4.0B",
+            quantization="Q4_K_M",
+        ),
     )
 
 
 def test_ollama_without_context_length(fake_engine, ollama_old_routes):
     status = read_engine("ollama", fake_engine(ollama_old_routes))
     assert status.up
-    assert status.models == (LoadedModel(name="llama3.2:1b", size_bytes=1866190848, vram_bytes=1866190848),)
+    [model] = status.models
+    assert (model.name, model.size_bytes, model.size_vram_bytes) == ("llama3.2:1b", 1866190848, 1866190848)
+    assert model.context_length is None
 
 
 def test_ollama_nothing_loaded(fake_engine):
@@ -50,7 +61,7 @@ def test_llamacpp_health_and_models(fake_engine, llamacpp_routes):
     status = read_engine("llamacpp", fake_engine(llamacpp_routes))
     assert status.up
     assert status.version is None
-    assert status.models == (LoadedModel(name="qwen2.5-1.5b-instruct-q4_k_m.gguf"),)
+    assert status.models == (LoadedModel(name="qwen2.5-1.5b-instruct-q4_k_m.gguf", size_bytes=1036234752),)
 
 
 def test_llamacpp_loading_model_is_not_up(fake_engine, llamacpp_routes):

@@ -24,8 +24,8 @@ import pytest
 from claw.leds.client import LedClient, LedDaemonUnavailable
 from claw.mcp.reminders import ReminderStore
 
-from tests.crush.fake_http import running
-from tests.crush.fake_llamacpp import FakeLlamaCpp
+from tests.doubles.engine import FakeLlamaCpp
+from tests.doubles.http import running
 
 CLAW = [sys.executable, "-c", "import sys; from claw.cli import main; sys.exit(main())"]
 CALL_TIMEOUT = 90
@@ -113,7 +113,7 @@ def led_socket(workdir: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def fake_engine() -> Iterator[Any]:
-    """The crush tests' fake llama.cpp server (tests/crush/fake_llamacpp.py) on a real port in this process."""
+    """The crush tests' fake llama.cpp server (tests/doubles/engine.py) on a real port in this process."""
     fake = FakeLlamaCpp()
     with running(fake.app()) as url:
         fake.url = url

@@ -6,16 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from claw.crush.client import EngineClient
+from claw.engine.client import EngineClient
 from claw.exporters.crush import CrushCollector
 from claw.mcp.crush import Settings, build_server, create
 from claw.mcp.registry import ConfigError, ProcessConfig, server_settings
 from mcp import Client
 from prometheus_client import CollectorRegistry, start_http_server
 
-from tests.crush.fake_http import closed_port_url, running
-from tests.crush.fake_llamacpp import FakeLlamaCpp
-from tests.crush.fake_ollama import FakeOllama
+from tests.doubles.engine import FakeLlamaCpp, FakeOllama
+from tests.doubles.http import closed_port_url, serve
 
 JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
 EXPECTED_TOOLS = {"engine_health", "list_models", "loaded_models", "gpu_summary", "pull_model", "unload_model"}
@@ -29,17 +28,13 @@ def text_of(result) -> str:
 
 @pytest.fixture
 def ollama() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    with running(fake.app()) as url:
-        fake.url = url
+    with serve(FakeOllama()) as fake:
         yield fake
 
 
 @pytest.fixture
 def llamacpp() -> Iterator[FakeLlamaCpp]:
-    fake = FakeLlamaCpp()
-    with running(fake.app()) as url:
-        fake.url = url
+    with serve(FakeLlamaCpp()) as fake:
         yield fake
 
 

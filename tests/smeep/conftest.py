@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.smeep.fake_engine import FakeEngine
+from tests.doubles.engine import FakeOllama
+from tests.doubles.http import serve
 
 
 @pytest.fixture(scope="module")
 def fake():
-    with FakeEngine() as engine:
-        yield engine
+    # Models: any scripted name; "slow" sleeps, "broken" answers 500, anything else (e.g. "missing") is unknown.
+    engine = FakeOllama(version="0.0.0-fake", models={}, loaded={}, slow={"slow": 3.0}, broken={"broken"})
+    with serve(engine) as served:
+        yield served
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.smeep.fake_engine import Step, call, say
+from tests.doubles.engine import Step, call, say
 
 CORES = os.cpu_count()
 MEMINFO = Path("/proc/meminfo").read_text().splitlines()

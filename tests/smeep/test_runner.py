@@ -66,11 +66,11 @@ def test_ladder_quick_writes_schema_markdown_and_plots(router, tmp_path):
 
 def test_evicts_and_preloads_with_keep_alive(router, tmp_path):
     router.requests.clear()
-    router.loaded.add("other")
+    router.loaded["other"] = 4096
     cli.main(["ladder", "--tasks", "t1-ping", "--engine", router.url, "--model", "router", "--keep-alive", "10m",
               "--output", str(tmp_path / "r.json"), "--no-progress", "--no-plots"])  # fmt: skip
-    posts = [body for what, body in router.requests if what == "POST /api/generate"]
-    assert {"model": "other", "keep_alive": 0} in posts[:-1]
+    posts = [body for method, path, body in router.requests if (method, path) == ("POST", "/api/generate")]
+    assert {"model": "other", "keep_alive": 0, "stream": False} in posts[:-1]
     assert posts[-1]["model"] == "router" and posts[-1]["keep_alive"] == "10m"
 
 

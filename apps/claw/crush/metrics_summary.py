@@ -13,7 +13,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field
 
-from claw.crush import errors
+from claw.engine import errors
 from claw.tls import client_context
 
 SOURCES = ("gpu", "power", "thermal", "memory", "nvpmodel", "engine")
@@ -160,7 +160,7 @@ def metrics_url(url: str) -> str:
 async def fetch_summary(
     url: str, timeout: float = 5.0, transport: httpx.AsyncBaseTransport | None = None
 ) -> GpuSummary:
-    """Scrape the exporter once and summarise it; failures are :class:`claw.crush.errors.CrushError`."""
+    """Scrape the exporter once and summarise it; failures are :class:`claw.engine.errors.CrushError`."""
     url = metrics_url(url)
     address = errors.address_of(url)
     action = f"GET {httpx.URL(url).path}"

@@ -177,8 +177,8 @@ class CrushCollector(Collector):
             self._last_models = config.apply(status.models) if config is not None else status.models
         for model in self._last_models:
             families["crush_model_loaded_info"].add_metric([model.name], 1.0)
-            if model.size_bytes is not None and model.vram_bytes is not None:
-                vram = min(model.vram_bytes, model.size_bytes)
+            if model.size_bytes is not None and model.size_vram_bytes is not None:
+                vram = min(model.size_vram_bytes, model.size_bytes)
                 families["crush_model_memory_bytes"].add_metric([model.name, "vram"], vram)
                 families["crush_model_memory_bytes"].add_metric([model.name, "ram"], model.size_bytes - vram)
             if model.context_length is not None:

@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from claw.tls import client_context
+from claw.engine.errors import EngineError
+from claw.engine.models import LoadedModel, as_int
+from claw.engine.sync import SyncEngine, describe
 
 ENGINES = ("ollama", "llamacpp")
 DEFAULT_TIMEOUT_S = 1.0
@@ -35,16 +37,6 @@ LLAMACPP_DEFAULT_N_CTX = 2048
 log = logging.getLogger(__name__)
 # Asks llama.cpp's /v1/models while the scrape's own thread asks /health (Prometheus scrapes one at a time).
 _WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine-read")
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model the engine holds in memory; fields the engine does not report are None."""
-
-    name: str
-    size_bytes: int | None = None
-    vram_bytes: int | None = None
-    context_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,80 +52,25 @@ class EngineStatus:
     busy: bool = False
 
 
-class EngineError(Exception):
-    """A request failed or answered something unexpected; the message is the reason to log."""
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _get_json(client: httpx.Client, path: str) -> Any:
-    try:
-        response = client.get(path)
-        response.raise_for_status()
-        return response.json()
-    except httpx.HTTPStatusError as exc:
-        raise EngineError(f"GET {path}: HTTP {exc.response.status_code}") from exc
-    except (httpx.HTTPError, ValueError) as exc:
-        raise EngineError(f"GET {path}: {_describe(exc)}") from exc
-
-
-def _optional_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def parse_ollama_ps(payload: Any) -> tuple[LoadedModel, ...]:
-    """The models of an ``/api/ps`` answer."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("models"), list):
-        raise EngineError("/api/ps: no 'models' list in the answer")
-    models = []
-    for entry in payload["models"]:
-        if not isinstance(entry, dict):
-            continue
-        name = entry.get("name") or entry.get("model")
-        if not isinstance(name, str) or not name:
-            continue
-        models.append(
-            LoadedModel(
-                name=name,
-                size_bytes=_optional_int(entry.get("size")),
-                vram_bytes=_optional_int(entry.get("size_vram")),
-                context_length=_optional_int(entry.get("context_length")) or None,
-            )
-        )
-    return tuple(models)
-
-
-def parse_openai_models(payload: Any) -> tuple[LoadedModel, ...]:
-    """The models of an OpenAI-style ``/v1/models`` answer (only their ids; llama.cpp gives no memory split)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        raise EngineError("/v1/models: no 'data' list in the answer")
-    names = [entry.get("id") for entry in payload["data"] if isinstance(entry, dict)]
-    return tuple(LoadedModel(name=name) for name in names if isinstance(name, str) and name)
-
-
-def read_ollama(client: httpx.Client) -> EngineStatus:
+def read_ollama(engine: SyncEngine) -> EngineStatus:
     """Version and loaded models of an Ollama server."""
     try:
-        version_payload = _get_json(client, "/api/version")
+        version = engine.ollama_version()
     except EngineError as exc:
-        return EngineStatus(engine="ollama", up=False, error=str(exc))
-    version = version_payload.get("version") if isinstance(version_payload, dict) else None
-    version = version if isinstance(version, str) and version else None
+        return EngineStatus(engine="ollama", up=False, error=exc.detail)
     try:
-        models = parse_ollama_ps(_get_json(client, "/api/ps"))
+        models = tuple(engine.ollama_loaded())
     except EngineError as exc:
-        return EngineStatus(engine="ollama", up=True, version=version, error=str(exc))
+        return EngineStatus(engine="ollama", up=True, version=version, error=exc.detail)
     return EngineStatus(engine="ollama", up=True, version=version, models=models)
 
 
-def _llamacpp_health(client: httpx.Client) -> str | None:
+def _llamacpp_health(engine: SyncEngine) -> str | None:
     """None when ``/health`` says ok or does not exist; otherwise the reason the server is not ready."""
     try:
-        response = client.get("/health")
-    except httpx.HTTPError as exc:
-        return f"GET /health: {_describe(exc)}"
+        response = engine.get("/health")
+    except EngineError as exc:
+        return exc.detail
     if response.status_code in (200, 404):
         return None
     try:
@@ -143,23 +80,23 @@ def _llamacpp_health(client: httpx.Client) -> str | None:
     return f"GET /health: HTTP {response.status_code}" + (f" ({detail})" if detail else "")
 
 
-def read_llamacpp(client: httpx.Client) -> EngineStatus:
+def read_llamacpp(engine: SyncEngine) -> EngineStatus:
     """Readiness and served models of a llama.cpp server (no version: these endpoints do not carry one).
 
     Both are asked at once, so a reading takes the slower answer, not the sum; when ``/health`` says the server is
     not ready the models answer is not waited for (closing the client ends that request).
     """
-    models_answer = _WORKERS.submit(_get_json, client, "/v1/models")
-    problem = _llamacpp_health(client)
+    models_answer = _WORKERS.submit(engine.openai_loaded)
+    problem = _llamacpp_health(engine)
     if problem is not None:
         models_answer.cancel()
         return EngineStatus(engine="llamacpp", up=False, error=problem)
     try:
-        models = parse_openai_models(models_answer.result())
+        models = tuple(models_answer.result())
     except EngineError as exc:
         if isinstance(exc.__cause__, httpx.TimeoutException):
             return EngineStatus(engine="llamacpp", up=True, busy=True)
-        return EngineStatus(engine="llamacpp", up=False, error=str(exc))
+        return EngineStatus(engine="llamacpp", up=False, error=exc.detail)
     return EngineStatus(engine="llamacpp", up=True, models=models)
 
 
@@ -173,7 +110,7 @@ def parse_llamacpp_config(payload: Any) -> dict[str, int]:
             continue
         name = entry.get("model_alias") or entry.get("model")
         n_ctx = entry.get("n_ctx", LLAMACPP_DEFAULT_N_CTX)
-        if isinstance(name, str) and name and _optional_int(n_ctx):
+        if isinstance(name, str) and name and as_int(n_ctx):
             contexts[name] = n_ctx
     return contexts
 
@@ -199,7 +136,7 @@ class LlamaCppConfig:
                 self._stamp = stamp
         except (OSError, ValueError, EngineError) as exc:
             self._stamp, self._contexts = None, {}
-            self._note(f"{self.path}: {_describe(exc)}")
+            self._note(f"{self.path}: {exc.detail if isinstance(exc, EngineError) else describe(exc)}")
             return {}
         self._note(None)
         return self._contexts
@@ -213,7 +150,8 @@ class LlamaCppConfig:
         """``models`` with the context length the config gives them (others unchanged)."""
         contexts = self.contexts()
         return tuple(
-            replace(model, context_length=contexts[model.name]) if model.name in contexts else model for model in models
+            model.model_copy(update={"context_length": contexts[model.name]}) if model.name in contexts else model
+            for model in models
         )
 
 
@@ -222,5 +160,5 @@ def read_engine(engine: str, base_url: str, timeout: float = DEFAULT_TIMEOUT_S) 
     readers = {"ollama": read_ollama, "llamacpp": read_llamacpp}
     if engine not in readers:
         raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
-    with httpx.Client(base_url=base_url, timeout=timeout, trust_env=False, verify=client_context()) as client:
+    with SyncEngine(base_url, timeout) as client:
         return readers[engine](client)

@@ -1,7 +1,7 @@
 """The `crush` MCP server: the inference node's models, engine health and GPU/power/thermal state.
 
-Engine calls go through :class:`claw.crush.client.EngineClient` (Ollama or llama.cpp), the node's sensors through
-its Prometheus exporter. Every failure is a :class:`claw.crush.errors.CrushError` whose one-line message (crush
+Engine calls go through :class:`claw.engine.client.EngineClient` (Ollama or llama.cpp), the node's sensors through
+its Prometheus exporter. Every failure is a :class:`claw.engine.errors.CrushError` whose one-line message (crush
 unreachable, model missing with the ones available, out of memory with the amounts, ...) reaches the model as a
 tool error. Reading is read-only and stays on the LAN; pull_model changes the node and downloads from the Ollama
 library on the internet (open world); unload_model only frees memory, which the next request refills.
@@ -15,9 +15,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from claw.crush.client import EngineClient, EngineHealth, LoadedModel, ModelInfo, PullProgress, PullResult, UnloadResult
-from claw.crush.errors import CrushError
 from claw.crush.metrics_summary import GpuSummary, fetch_summary
+from claw.engine.client import EngineClient
+from claw.engine.errors import CrushError
+from claw.engine.models import EngineHealth, LoadedModel, ModelInfo, PullProgress, PullResult, UnloadResult
 from claw.mcp.runtime import READ_ONLY, tool_errors
 
 SERVER_NAME = "crush"

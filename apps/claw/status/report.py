@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from claw.crush.client import EngineClient
+from claw.engine.client import EngineClient
 from claw.leds.client import LedClient
 from claw.leds.protocol import DEFAULT_SOCKET
 from claw.status.prometheus import DEFAULT_TIMEOUT_S, PrometheusClient, PrometheusError, parse_point

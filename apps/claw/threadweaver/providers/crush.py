@@ -1,5 +1,5 @@
 """The appliance's own engine on crush: Ollama's native ``/api/chat`` (NDJSON) or llama.cpp's OpenAI-compatible
-server. Failures are classified by :mod:`claw.crush.errors` (the same words the crush MCP server uses: model
+server. Wire formats and failures come from :mod:`claw.engine` (the same words the crush MCP server uses: model
 missing with the list of models, out of memory, engine down) and raised as provider errors.
 
 Ollama specifics: tool call arguments are JSON objects, not strings; its tool calls carry no id (one is made
@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 
-from claw.crush import errors as crush_errors
-from claw.threadweaver.providers.base import HttpProvider, arguments_dict, ndjson
+from claw.engine import errors as crush_errors
+from claw.engine import ollama
+from claw.engine.models import ChatPart
+from claw.threadweaver.providers.base import HttpProvider, ndjson
 from claw.threadweaver.providers.errors import (
     ProviderBadRequest,
     ProviderDown,
@@ -71,15 +73,13 @@ def ollama_message(message: Message) -> dict[str, Any]:
     return wire
 
 
-def ollama_calls(message: dict[str, Any]) -> list[ToolCall]:
-    return [
-        ToolCall(
-            call.get("id") or f"call_{uuid.uuid4().hex[:12]}",
-            call["function"]["name"],
-            arguments_dict(call["function"].get("arguments")),
-        )
-        for call in message.get("tool_calls") or []
-    ]
+def ollama_calls(part: ChatPart) -> list[ToolCall]:
+    """The part's tool calls, each with an id (Ollama gives none: one is made up)."""
+    return [ToolCall(call.id or f"call_{uuid.uuid4().hex[:12]}", call.name, call.arguments) for call in part.tool_calls]
+
+
+def _usage(part: ChatPart) -> Usage:
+    return Usage(part.prompt_tokens or 0, part.output_tokens or 0)
 
 
 class OllamaProvider(_CrushErrors, HttpProvider):
@@ -88,59 +88,39 @@ class OllamaProvider(_CrushErrors, HttpProvider):
     path = "/api/chat"
 
     def build_body(self, request: Request, *, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            **self.extra_body,
-            "model": request.model,
-            "messages": [ollama_message(m) for m in request.messages],
-            "stream": stream,
-        }
-        if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in request.tools
-            ]
-        options = dict(body.get("options") or {})
-        if limit := self.output_limit(request.max_output_tokens):
-            options["num_predict"] = limit
-        if request.temperature is not None:
-            options["temperature"] = request.temperature
-        if options:
-            body["options"] = options
-        return body
+        tools = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools or ()
+        ]
+        extra = dict(self.extra_body)
+        options = ollama.options(
+            self.output_limit(request.max_output_tokens), request.temperature, **(extra.pop("options", None) or {})
+        )
+        messages = [ollama_message(m) for m in request.messages]
+        return ollama.chat_body(request.model, messages, stream=stream, tools=tools, options=options, extra=extra)
 
-    def _raise_error(self, data: dict[str, Any], model: str | None) -> None:
-        if "error" in data:
-            known = crush_errors.from_message(str(data["error"]), model=model, engine="ollama")
-            raise from_crush(self.name, known or crush_errors.EngineError(str(data["error"])))
+    def _part(self, data: Any) -> ChatPart:
+        failure = ollama.stream_error(data, None)
+        if failure is not None:
+            raise from_crush(self.name, failure)
+        return ollama.chat_part(data)
 
     def parse_result(self, data: Any) -> Result:
-        self._raise_error(data, None)
-        message = data.get("message") or {}
-        calls = ollama_calls(message)
+        part = self._part(data)
+        calls = ollama_calls(part)
         finish = "tool_calls" if calls else normalize_finish(data.get("done_reason"))
-        return Result(
-            text=message.get("content") or "",
-            tool_calls=calls,
-            usage=Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)),
-            finish_reason=finish,
-            model=data.get("model"),
-        )
+        return Result(text=part.content, tool_calls=calls, usage=_usage(part), finish_reason=finish, model=part.model)
 
     async def parse_stream(self, response: httpx.Response) -> AsyncIterator[Chunk]:
         calls: list[ToolCall] = []
         async for data in ndjson(response):
-            self._raise_error(data, None)
-            message = data.get("message") or {}
-            if message.get("content"):
-                yield Chunk(text=message["content"])
-            calls += ollama_calls(message)
-            if data.get("done"):
+            part = self._part(data)
+            if part.content:
+                yield Chunk(text=part.content)
+            calls += ollama_calls(part)
+            if part.done:
                 finish = "tool_calls" if calls else normalize_finish(data.get("done_reason"))
-                usage = Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
-                yield Chunk(done=True, tool_calls=calls, usage=usage, finish_reason=finish)
+                yield Chunk(done=True, tool_calls=calls, usage=_usage(part), finish_reason=finish)
                 return
         raise ProviderDown(self.name, "the stream ended before done: true")
 

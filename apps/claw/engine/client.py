@@ -1,12 +1,15 @@
-"""An async client for the inference engine on crush, Ollama or llama.cpp, that fails with precise errors.
+"""The async client for the inference engine on crush, Ollama or llama.cpp, that fails with precise errors.
 
-Shared by the ``crush`` MCP server, the ThreadWeaver chat console and the OpenClaw checks, so it speaks both
-engines behind one API and raises only :class:`claw.crush.errors.CrushError` subclasses:
+Shared by the ``crush`` MCP server, the ThreadWeaver console, ``claw status`` and the OpenClaw checks, so it speaks
+both engines behind one API and raises only :class:`claw.engine.errors.CrushError` subclasses:
 
-* Ollama's native API: ``/api/version``, ``/api/tags``, ``/api/ps``, ``/api/pull`` (NDJSON progress),
-  ``/api/generate`` with ``keep_alive: 0`` to unload, ``/api/chat``.
-* llama-cpp-python's OpenAI-compatible server: ``/v1/models`` and ``/v1/chat/completions``; its models are the
-  ones Ansible configured, all served, so pull and unload are :class:`UnsupportedOperation`.
+* Ollama's native API (:mod:`claw.engine.ollama`): version, tags, ps, pull (NDJSON progress), generate with
+  ``keep_alive: 0`` to unload, chat.
+* llama-cpp-python's OpenAI-compatible server (:mod:`claw.engine.openai`): ``/v1/models`` and
+  ``/v1/chat/completions``; its models are the ones Ansible configured, all served, so pull and unload are
+  :class:`UnsupportedOperation`.
+
+Bodies and answers are built and parsed by those dialect modules; this module only sends and maps failures.
 """
 
 from __future__ import annotations
@@ -15,95 +18,32 @@ import contextlib
 import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field
 
-from claw.crush import errors
-from claw.crush.errors import CrushError, EngineDown, EngineError, ModelMissing, UnsupportedOperation
+from claw.engine import errors, ollama, openai
+from claw.engine.errors import CrushError, EngineDown, EngineError, ModelMissing, UnsupportedOperation
+from claw.engine.models import (
+    ChatChunk,
+    ChatPart,
+    ChatReply,
+    Engine,
+    EngineChoice,
+    EngineHealth,
+    LoadedModel,
+    Messages,
+    ModelInfo,
+    ProgressCallback,
+    PullProgress,
+    PullResult,
+    UnloadResult,
+    as_int,
+    as_str,
+)
 
-Engine = Literal["ollama", "llamacpp"]
-EngineChoice = Literal["auto", "ollama", "llamacpp"]
 DEFAULT_TIMEOUT_S = 10.0
-
-
-class EngineHealth(BaseModel):
-    url: str
-    reachable: bool = Field(description="The crush node accepted a connection on the engine port")
-    ready: bool = Field(description="The engine answered its API")
-    engine: Engine | None = None
-    version: str | None = Field(None, description="Engine version (Ollama reports one, llama.cpp does not)")
-    latency_ms: float = Field(description="Time the probe took, in milliseconds")
-    error_code: str | None = None
-    error: str | None = None
-
-
-class ModelInfo(BaseModel):
-    name: str
-    size_bytes: int | None = None
-    family: str | None = None
-    parameter_size: str | None = Field(None, description="e.g. 4.0B")
-    quantization: str | None = Field(None, description="e.g. Q4_K_M")
-    modified_at: str | None = None
-
-
-class LoadedModel(BaseModel):
-    name: str
-    size_bytes: int | None = Field(None, description="Memory the loaded model holds")
-    size_vram_bytes: int | None = Field(None, description="Part of size_bytes in GPU memory")
-    context_length: int | None = None
-    expires_at: str | None = Field(None, description="When the engine unloads it if unused")
-
-
-class PullProgress(BaseModel):
-    status: str
-    digest: str | None = None
-    total: int | None = Field(None, description="Size of this layer in bytes")
-    completed: int | None = Field(None, description="Bytes of this layer downloaded")
-    overall_total: int = Field(0, description="Sum of the sizes of the layers seen so far")
-    overall_completed: int = Field(0, description="Bytes downloaded over all layers seen so far")
-
-
-class PullResult(BaseModel):
-    model: str
-    status: str
-    total_bytes: int
-
-
-class UnloadResult(BaseModel):
-    model: str
-    was_loaded: bool
-
-
-class ChatChunk(BaseModel):
-    content: str
-    done_reason: str | None = None
-
-
-class ChatReply(BaseModel):
-    model: str
-    content: str
-    done_reason: str | None = None
-    duration_ms: float
-
-
-ProgressCallback = Callable[[PullProgress], Awaitable[None] | None]
-Messages = Sequence[Mapping[str, Any]]
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _with_tag(name: str) -> str:
-    # Ollama lists "qwen3" as "qwen3:latest".
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
 class EngineClient:
@@ -148,7 +88,7 @@ class EngineClient:
             )
         return self._http
 
-    # -- transport: every request goes through _open, the one place errors are mapped -------------------------
+    # -- transport: every request goes through request(), the one place errors are mapped -------------------------
 
     @contextlib.contextmanager
     def _mapped(self, action: str, timeout: float | None) -> Iterator[None]:
@@ -158,7 +98,7 @@ class EngineClient:
             raise errors.from_exception(exc, self.address, action, timeout) from exc
 
     @contextlib.asynccontextmanager
-    async def _open(
+    async def request(
         self, method: str, path: str, *, body: Any = None, model: str | None = None, timeout: float | None = None
     ) -> AsyncIterator[httpx.Response]:
         action = f"{method} {path}"
@@ -178,17 +118,17 @@ class EngineClient:
                     raise await self._completed(error)
                 yield response
 
-    async def _json(
+    async def request_json(
         self, method: str, path: str, *, body: Any = None, model: str | None = None, timeout: float | None = None
     ) -> Any:
-        async with self._open(method, path, body=body, model=model, timeout=timeout) as response:
+        async with self.request(method, path, body=body, model=model, timeout=timeout) as response:
             raw = await response.aread()
         try:
             return json.loads(raw)
         except ValueError:
             raise EngineDown(self.address, f"{method} {path} answered something other than JSON") from None
 
-    async def _lines(self, response: httpx.Response, action: str, timeout: float | None = None) -> AsyncIterator[str]:
+    async def lines(self, response: httpx.Response, action: str, timeout: float | None = None) -> AsyncIterator[str]:
         with self._mapped(action, timeout or self.timeout):
             async for line in response.aiter_lines():
                 if line.strip():
@@ -202,12 +142,7 @@ class EngineClient:
         return error
 
     def _stream_error(self, obj: Any, model: str | None) -> CrushError | None:
-        """An ``{"error": ...}`` object inside a 200 stream (how Ollama reports a failed pull or load)."""
-        message = errors.engine_message(obj) if isinstance(obj, dict) and "error" in obj else None
-        if message is None:
-            return None
-        engine = self._engine or "unknown"
-        return errors.from_message(message, model=model, engine=engine) or EngineError(message)
+        return ollama.stream_error(obj, model, self._engine or "unknown")
 
     # -- engine detection ----------------------------------------------------------------------------------
 
@@ -221,12 +156,12 @@ class EngineClient:
         # Ollama also serves /v1/models, so its own /api/version is asked first.
         last = "no JSON API"
         probes: tuple[tuple[Engine, str, str], ...] = (
-            ("ollama", "/api/version", "version"),
-            ("llamacpp", "/v1/models", "data"),
+            ("ollama", ollama.VERSION, "version"),
+            ("llamacpp", openai.MODELS, "data"),
         )
         for engine, path, key in probes:
             try:
-                payload = await self._json("GET", path)
+                payload = await self.request_json("GET", path)
             except (EngineDown, EngineError) as err:
                 if getattr(err, "refused", False):
                     raise  # nothing listens on the port: no other probe can answer either
@@ -251,10 +186,11 @@ class EngineClient:
             engine = await self.engine()
             answer, self._detected_answer = self._detected_answer, None
             if engine == "ollama":
-                payload = answer if answer is not None else await self._json("GET", "/api/version")
-                version = _str(payload.get("version")) if isinstance(payload, dict) else None
+                version = ollama.version(
+                    answer if answer is not None else await self.request_json("GET", ollama.VERSION)
+                )
             else:
-                self._openai_models(answer if answer is not None else await self._json("GET", "/v1/models"))
+                openai.entries(answer if answer is not None else await self.request_json("GET", openai.MODELS))
         except CrushError as err:
             return EngineHealth(
                 url=self.base_url,
@@ -274,55 +210,17 @@ class EngineClient:
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
-    def _openai_models(self, payload: Any) -> list[dict[str, Any]]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-            raise EngineError("GET /v1/models: no 'data' list in the answer")
-        return [entry for entry in payload["data"] if isinstance(entry, dict) and _str(entry.get("id"))]
-
-    def _ollama_models(self, payload: Any, path: str) -> list[dict[str, Any]]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("models"), list):
-            raise EngineError(f"GET {path}: no 'models' list in the answer")
-        return [e for e in payload["models"] if isinstance(e, dict) and _str(e.get("name") or e.get("model"))]
-
     async def list_models(self) -> list[ModelInfo]:
         """Models the engine can serve (Ollama: downloaded; llama.cpp: configured)."""
         if await self.engine() == "llamacpp":
-            return [
-                ModelInfo(name=entry["id"], size_bytes=_int((entry.get("meta") or {}).get("size")))
-                for entry in self._openai_models(await self._json("GET", "/v1/models"))
-            ]
-        models = []
-        for entry in self._ollama_models(await self._json("GET", "/api/tags"), "/api/tags"):
-            details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
-            models.append(
-                ModelInfo(
-                    name=entry.get("name") or entry["model"],
-                    size_bytes=_int(entry.get("size")),
-                    family=_str(details.get("family")),
-                    parameter_size=_str(details.get("parameter_size")),
-                    quantization=_str(details.get("quantization_level")),
-                    modified_at=_str(entry.get("modified_at")),
-                )
-            )
-        return models
+            return openai.model_infos(await self.request_json("GET", openai.MODELS))
+        return ollama.model_infos(await self.request_json("GET", ollama.TAGS))
 
     async def loaded_models(self) -> list[LoadedModel]:
         """Models in memory now (llama.cpp keeps its served models loaded, so those)."""
         if await self.engine() == "llamacpp":
-            return [
-                LoadedModel(name=entry["id"], size_bytes=_int((entry.get("meta") or {}).get("size")))
-                for entry in self._openai_models(await self._json("GET", "/v1/models"))
-            ]
-        return [
-            LoadedModel(
-                name=entry.get("name") or entry["model"],
-                size_bytes=_int(entry.get("size")),
-                size_vram_bytes=_int(entry.get("size_vram")),
-                context_length=_int(entry.get("context_length")) or None,
-                expires_at=_str(entry.get("expires_at")),
-            )
-            for entry in self._ollama_models(await self._json("GET", "/api/ps"), "/api/ps")
-        ]
+            return openai.loaded_models(await self.request_json("GET", openai.MODELS))
+        return ollama.loaded_models(await self.request_json("GET", ollama.PS))
 
     # -- changes (Ollama only) -----------------------------------------------------------------------------
 
@@ -337,9 +235,9 @@ class EngineClient:
         totals: dict[str, int] = {}
         done: dict[str, int] = {}
         status = ""
-        action = "POST /api/pull"
-        async with self._open("POST", "/api/pull", body={"model": name, "stream": True}, model=name) as response:
-            async for line in self._lines(response, action):
+        action = f"POST {ollama.PULL}"
+        async with self.request("POST", ollama.PULL, body={"model": name, "stream": True}, model=name) as response:
+            async for line in self.lines(response, action):
                 try:
                     obj = json.loads(line)
                 except ValueError:
@@ -348,16 +246,16 @@ class EngineClient:
                 if failure is not None:
                     raise await self._completed(failure)
                 status = str(obj.get("status", ""))
-                digest = _str(obj.get("digest"))
-                if digest and _int(obj.get("total")):
+                digest = as_str(obj.get("digest"))
+                if digest and as_int(obj.get("total")):
                     totals[digest] = obj["total"]
-                    done[digest] = max(done.get(digest, 0), _int(obj.get("completed")) or 0)
+                    done[digest] = max(done.get(digest, 0), as_int(obj.get("completed")) or 0)
                 if progress_callback is not None:
                     progress = PullProgress(
                         status=status,
                         digest=digest,
-                        total=_int(obj.get("total")),
-                        completed=_int(obj.get("completed")),
+                        total=as_int(obj.get("total")),
+                        completed=as_int(obj.get("completed")),
                         overall_total=sum(totals.values()),
                         overall_completed=sum(done.values()),
                     )
@@ -371,15 +269,15 @@ class EngineClient:
     async def unload_model(self, name: str) -> UnloadResult:
         """Free the memory ``name`` holds; succeeds without change when it is not loaded."""
         await self._require_ollama("unload_model")
-        loaded = {_with_tag(model.name) for model in await self.loaded_models()}
-        await self._json("POST", "/api/generate", body={"model": name, "keep_alive": 0, "stream": False}, model=name)
-        return UnloadResult(model=name, was_loaded=_with_tag(name) in loaded)
+        loaded = {ollama.with_tag(model.name) for model in await self.loaded_models()}
+        await self.request_json("POST", ollama.GENERATE, body=ollama.unload_body(name), model=name)
+        return UnloadResult(model=name, was_loaded=ollama.with_tag(name) in loaded)
 
     # -- chat (enough for smoke tests and a console) -----------------------------------------------------------
 
     async def _check_served(self, model: str) -> None:
         # llama-cpp-python answers an unknown model name with its default model, so the name is checked first.
-        names = [entry["id"] for entry in self._openai_models(await self._json("GET", "/v1/models"))]
+        names = openai.names(await self.request_json("GET", openai.MODELS))
         if model not in names:
             raise ModelMissing(model, names, can_pull=False)
 
@@ -389,26 +287,28 @@ class EngineClient:
         """The reply as it is generated; the last chunk carries ``done_reason``. ``timeout`` bounds each wait
         for the next piece (the client's timeout when None)."""
         engine = await self.engine()
-        body = {"model": model, "messages": list(messages), "stream": True}
         if engine == "llamacpp":
             await self._check_served(model)
-        path = "/api/chat" if engine == "ollama" else "/v1/chat/completions"
-        async with self._open("POST", path, body=body, model=model, timeout=timeout) as response:
-            async for line in self._lines(response, f"POST {path}", timeout):
-                chunk = self._chunk(line, engine, model)
-                if chunk is None:
+            path, body = openai.CHAT, openai.chat_body(model, messages, stream=True)
+        else:
+            path, body = ollama.CHAT, ollama.chat_body(model, messages, stream=True)
+        async with self.request("POST", path, body=body, model=model, timeout=timeout) as response:
+            async for line in self.lines(response, f"POST {path}", timeout):
+                part = self._part(line, engine, model)
+                if part is None:
                     return
-                if chunk.content or chunk.done_reason:
-                    yield chunk
+                if part.content or part.done_reason:
+                    yield ChatChunk(content=part.content, done_reason=part.done_reason)
 
-    def _chunk(self, line: str, engine: Engine, model: str) -> ChatChunk | None:
-        """One streamed line as a chunk; None at llama.cpp's ``data: [DONE]``."""
+    def _part(self, line: str, engine: Engine, model: str) -> ChatPart | None:
+        """One streamed line parsed; None at llama.cpp's ``data: [DONE]``."""
         if engine == "llamacpp":
-            if not line.startswith("data:"):
-                return ChatChunk(content="")  # SSE comments and keep-alives
-            line = line[len("data:") :].strip()
-            if line == "[DONE]":
+            data = openai.sse_data(line)
+            if data is openai.DONE:
                 return None
+            if data is None:
+                return ChatPart()  # SSE comments and keep-alives
+            line = str(data)
         try:
             obj = json.loads(line)
         except ValueError:
@@ -416,13 +316,7 @@ class EngineClient:
         failure = self._stream_error(obj, model)
         if failure is not None:
             raise failure
-        if engine == "ollama":
-            message = obj.get("message") or {}
-            reason = _str(obj.get("done_reason")) or ("stop" if obj.get("done") else None)
-            return ChatChunk(content=str(message.get("content") or ""), done_reason=reason)
-        choice = (obj.get("choices") or [{}])[0]
-        delta = choice.get("delta") or {}
-        return ChatChunk(content=str(delta.get("content") or ""), done_reason=_str(choice.get("finish_reason")))
+        return ollama.chat_part(obj) if engine == "ollama" else openai.chunk_part(obj)
 
     async def chat(
         self, model: str, messages: Messages, stream: bool = False, timeout: float | None = None
@@ -444,17 +338,17 @@ class EngineClient:
         )
 
     async def _chat_once(self, model: str, messages: Messages, timeout: float | None) -> tuple[str, str | None]:
-        body = {"model": model, "messages": list(messages), "stream": False}
         if await self.engine() == "ollama":
-            obj = await self._json("POST", "/api/chat", body=body, model=model, timeout=timeout)
+            body = ollama.chat_body(model, messages, stream=False)
+            obj = await self.request_json("POST", ollama.CHAT, body=body, model=model, timeout=timeout)
             failure = self._stream_error(obj, model)
             if failure is not None:
                 raise failure
-            return str((obj.get("message") or {}).get("content") or ""), _str(obj.get("done_reason"))
+            part = ollama.chat_part(obj)
+            return part.content, as_str(obj.get("done_reason"))
         await self._check_served(model)
-        obj = await self._json("POST", "/v1/chat/completions", body=body, model=model, timeout=timeout)
-        try:
-            choice = obj["choices"][0]
-            return str(choice["message"].get("content") or ""), _str(choice.get("finish_reason"))
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise EngineError("POST /v1/chat/completions: no choices in the answer") from None
+        body = openai.chat_body(model, messages, stream=False)
+        part = openai.completion_part(
+            await self.request_json("POST", openai.CHAT, body=body, model=model, timeout=timeout)
+        )
+        return part.content, part.done_reason

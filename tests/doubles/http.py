@@ -1,18 +1,21 @@
-"""What both fake engines share: a real HTTP server in a thread, and failure modes that sit in front of the app."""
+"""What the fake engines share: a real HTTP server in a thread, failure modes in front of the app, and a server of
+fixed answers for tests that pin exact bodies, statuses and delays."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 import uvicorn
-from starlette.responses import HTMLResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Mode = Literal["ok", "down", "hung", "wrong_service"]
@@ -77,3 +80,35 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+class Servable(Protocol):
+    url: str
+
+    def app(self) -> ASGIApp: ...
+
+
+@contextlib.contextmanager
+def serve(fake: Servable) -> Iterator[Any]:
+    """Serve a fake engine on a real socket; yields it with ``url`` set."""
+    with running(fake.app()) as url:
+        fake.url = url
+        yield fake
+
+
+# path -> (HTTP status, JSON body or raw bytes for a body that is not JSON[, seconds to wait before answering])
+Routes = dict[str, tuple]
+
+
+def fixed_routes(routes: Routes) -> ASGIApp:
+    """An app answering GETs from ``routes`` exactly (404 ``{"error": "not found"}`` elsewhere)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        status, body, *delay = routes.get(request.url.path, (404, {"error": "not found"}))
+        if delay:
+            await anyio.sleep(delay[0])
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        await Response(data, status, media_type="application/json")(scope, receive, send)
+
+    return app
