@@ -11,8 +11,8 @@ from claw.threadweaver.__main__ import build_console, main
 from claw.threadweaver.app import create_app
 from claw.threadweaver.config import Settings
 
+from tests.doubles.providers import FakeAnthropic, FakeOpenAI, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
-from tests.threadweaver.fakes import FakeAnthropic, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 

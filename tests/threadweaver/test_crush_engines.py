@@ -14,9 +14,8 @@ from claw.threadweaver.config import Settings
 from claw.threadweaver.providers import errors
 from claw.threadweaver.providers.model import Message, Request
 
-from tests.crush.fake_http import closed_port_url, running
-from tests.crush.fake_llamacpp import FakeLlamaCpp
-from tests.crush.fake_ollama import FakeOllama
+from tests.doubles.engine import FakeLlamaCpp, FakeOllama
+from tests.doubles.http import closed_port_url, running
 from tests.threadweaver.console_login import PASSWORD, sessions
 
 pytestmark = pytest.mark.anyio

@@ -17,8 +17,8 @@ from claw.threadweaver.providers.model import Message, Request
 from claw.threadweaver.router import Route
 from pydantic import ValidationError
 
+from tests.doubles.providers import FakeAnthropic, FakeOllama, FakeOpenAI, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
-from tests.threadweaver.fakes import FakeAnthropic, FakeOllama, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 KEYS = {"agent-a": "sk-tw-agent-a-0123456789", "agent-b": "sk-tw-agent-b-0123456789", "ops": "sk-tw-ops-0123456789ab"}
@@ -122,9 +122,9 @@ async def test_a_json_completion_through_openai_with_usage_and_cost_recorded(htt
     sent = fakes["openai"].bodies[0]
     assert sent["model"] == "gpt-4o-mini" and sent["max_completion_tokens"] == 50
     assert sent["messages"] == [{"role": "user", "content": "hi"}]
-    store = app_parts[1].store
-    assert store.spend(client="agent-a") == 0.5 and store.spend(provider="openai") == 0.5
-    assert store.gateway_usage()["agent-a"]["providers"]["openai"]["tokens_in"] == 1_000_000
+    ledger = app_parts[1].governance.ledger
+    assert ledger.spend(client="agent-a") == 0.5 and ledger.spend(provider="openai") == 0.5
+    assert ledger.gateway_usage()["agent-a"]["providers"]["openai"]["tokens_in"] == 1_000_000
 
 
 async def test_a_stream_through_anthropic_in_openai_chunks_with_usage_last(http, fakes):
@@ -263,7 +263,7 @@ async def test_a_client_cap_answers_402_and_nothing_more_leaves(http, app_parts,
     other = await chat(http, {"model": "claude/claude-x", "messages": user("hi")})  # the cap covers every provider
     assert other.status_code == 402
     assert fakes["openai"].count == 2 and fakes["claude"].count == 0  # nothing left after the cap
-    assert app_parts[1].store.spend(client="agent-a") == 1.0
+    assert app_parts[1].governance.ledger.spend(client="agent-a") == 1.0
 
 
 async def test_a_provider_cap_counts_threads_and_gateway_together(http, app_parts, fakes):
@@ -286,9 +286,9 @@ async def test_a_stream_cut_short_is_recorded_as_partial(app_parts, fakes):
     chunks = await gateway.stream(client, Route("claude", "claude-x"), request)
     assert (await anext(chunks)).text == "one "
     await chunks.aclose()  # the agent went away
-    usage = console.store.gateway_usage()["ops"]
+    usage = console.governance.ledger.gateway_usage()["ops"]
     assert usage["requests"] == 1 and usage["tokens_in"] == 104 and usage["cost_usd"] > 0
-    rows = console.store._rows("SELECT status FROM gateway_usage")
+    rows = console.store.db.rows("SELECT status FROM gateway_usage")
     assert rows == [("partial",)]
 
 
@@ -309,7 +309,7 @@ async def test_a_provider_failing_mid_stream_ends_with_an_error_event_and_partia
     data = events(response)
     assert data[1]["choices"][0]["delta"] == {"content": "Hello "}
     assert data[-1]["error"]["code"] == "provider_error" and "[DONE]" not in data
-    assert console.store._rows("SELECT client, status, tokens_out FROM gateway_usage") == [("ops", "partial", 1)]
+    assert console.store.db.rows("SELECT client, status, tokens_out FROM gateway_usage") == [("ops", "partial", 1)]
 
 
 # -- errors --------------------------------------------------------------------------------------------------

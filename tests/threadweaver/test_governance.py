@@ -6,12 +6,13 @@ import pytest
 from claw.threadweaver.console import Console, Limits
 from claw.threadweaver.governance import Governance, PriceTable, SpendCapReached, trim_history
 from claw.threadweaver.hooks import HookBlocked, HookFailed, Hooks
+from claw.threadweaver.ledger import Ledger
 from claw.threadweaver.providers.errors import ProviderUnreachable
 from claw.threadweaver.providers.model import Message, ToolCall, Usage
 from claw.threadweaver.router import Router
 from claw.threadweaver.store import ThreadStore
 
-from tests.threadweaver.fakes import FakeAnthropic, FakeOpenAI, Reply, adapter
+from tests.doubles.providers import FakeAnthropic, FakeOpenAI, Reply, adapter
 
 pytestmark = pytest.mark.anyio
 PRICES = {"openai": {"gpt-4o-mini": (0.15, 0.60), "*": (5.0, 15.0)}, "anthropic": {"*": {"input": 3, "output": 15}}}
@@ -24,7 +25,7 @@ def store(tmp_path):
 
 
 def make_console(store, fakes, caps=None, hooks=None, limits=None):
-    governance = Governance(store, PriceTable(PRICES), caps or {})
+    governance = Governance(Ledger(store.db), PriceTable(PRICES), caps or {})
     router = Router({name: adapter(fake, name) for name, fake in fakes.items()}, governance)
     return Console(store, router, governance, hooks, limits=limits)
 

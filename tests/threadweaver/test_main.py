@@ -91,3 +91,22 @@ def test_hash_password_options_go_together(tmp_path):
     result = run("hash-password", "--from-file", str(tmp_path / "x"))
     assert result.returncode == 2
     assert "--from-file and --output go together" in result.stderr
+
+
+def test_the_console_password_needs_12_characters_as_the_role_demands(tmp_path):
+    assert auth.MIN_PASSWORD_LENGTH == 12
+    role = Path(__file__).resolve().parents[2] / "roles/threadweaver/tasks/preflight.yml"
+    assert f"threadweaver_password | length >= {auth.MIN_PASSWORD_LENGTH}" in role.read_text()
+    plain, hashed = tmp_path / "console-password", tmp_path / "password-hash"
+    plain.write_text("elevenchars\n")
+    with pytest.raises(auth.PasswordFileError, match="needs at least 12 characters"):
+        auth.sync_hash(plain, hashed)
+    assert not hashed.exists()
+    short = subprocess.run(
+        [sys.executable, "-m", "claw.threadweaver", "hash-password"],
+        input="elevenchars\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert short.returncode == 2 and "the password needs at least 12 characters" in short.stderr
+    plain.write_text("twelve chars\n")
+    assert auth.sync_hash(plain, hashed)
+    assert auth.verify_password("twelve chars", hashed.read_text())

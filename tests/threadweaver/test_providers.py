@@ -7,7 +7,7 @@ import pytest
 from claw.threadweaver.providers import errors
 from claw.threadweaver.providers.model import Message, Request, ToolCall, ToolSpec
 
-from tests.threadweaver.fakes import FakeAnthropic, FakeGroq, FakeMistral, FakeOllama, FakeOpenAI, Reply, adapter
+from tests.doubles.providers import FakeAnthropic, FakeGroq, FakeMistral, FakeOllama, FakeOpenAI, Reply, adapter
 
 pytestmark = pytest.mark.anyio
 ALL = [FakeOpenAI, FakeAnthropic, FakeMistral, FakeGroq, FakeOllama]

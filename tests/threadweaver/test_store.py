@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from claw.threadweaver import keys
+from claw.threadweaver.ledger import Ledger
 from claw.threadweaver.store import ReplyWriter, StoreError, StoreKeyError, ThreadStore
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
@@ -23,6 +24,11 @@ SECRET = "the-cormorant-sings-at-midnight"
 def store(tmp_path):
     with ThreadStore(tmp_path / "threads.db", KEY) as opened:
         yield opened
+
+
+@pytest.fixture
+def ledger(store):
+    return Ledger(store.db)
 
 
 def test_no_message_text_in_the_database_or_wal_bytes(tmp_path):
@@ -103,32 +109,32 @@ def test_add_chain_stores_a_conversation_in_one_transaction(store):
     assert store.search("stray") == [] and store.search("ok") == []  # all or nothing
 
 
-def test_usage_and_cost_are_recorded_per_message(store):
+def test_usage_and_cost_are_recorded_per_message(store, ledger):
     thread = store.create_thread("openai", "gpt-4o-mini")
     store.add_message(thread.id, None, "assistant", "hi", provider="openai", tokens_in=10, tokens_out=5, cost_usd=0.25)
     other = store.create_thread("anthropic", "claude")
     store.add_message(other.id, None, "assistant", "yo", provider="anthropic", tokens_in=3, tokens_out=2, cost_usd=1.0)
-    assert store.spend(thread_id=thread.id) == 0.25
-    assert store.spend(provider="anthropic") == 1.0
-    summary = store.spend_summary()
+    assert ledger.spend(thread_id=thread.id) == 0.25
+    assert ledger.spend(provider="anthropic") == 1.0
+    summary = ledger.spend_summary()
     assert summary["total_usd"] == 1.25
     assert summary["providers"]["openai"] == {
         "cost_usd": 0.25, "tokens_in": 10, "tokens_out": 5, "messages": 1, "gateway_requests": 0
     }  # fmt: skip
 
 
-def test_gateway_usage_counts_per_client_and_towards_the_provider(store):
+def test_gateway_usage_counts_per_client_and_towards_the_provider(store, ledger):
     thread = store.create_thread("openai", "gpt-4o-mini")
     store.add_message(thread.id, None, "assistant", "hi", provider="openai", tokens_in=10, tokens_out=5, cost_usd=0.25)
-    store.record_gateway_usage("agent-a", "openai", "gpt-4o-mini", tokens_in=100, tokens_out=50, cost_usd=0.5)
-    store.record_gateway_usage("agent-a", "claude", "claude-x", tokens_in=1, tokens_out=2, cost_usd=0.125)
-    store.record_gateway_usage("agent-b", "openai", "gpt-4o-mini", cost_usd=1.0, status="partial")
-    assert store.spend(client="agent-a") == 0.625
-    assert store.spend(client="agent-a", provider="openai") == 0.5
-    assert store.spend(provider="openai") == 1.75  # threads and gateway: what the provider cap counts
-    assert store.spend(thread_id=thread.id) == 0.25  # a thread's spend is its own messages only
-    assert store.spend() == 1.875
-    usage = store.gateway_usage()
+    ledger.record_gateway_usage("agent-a", "openai", "gpt-4o-mini", tokens_in=100, tokens_out=50, cost_usd=0.5)
+    ledger.record_gateway_usage("agent-a", "claude", "claude-x", tokens_in=1, tokens_out=2, cost_usd=0.125)
+    ledger.record_gateway_usage("agent-b", "openai", "gpt-4o-mini", cost_usd=1.0, status="partial")
+    assert ledger.spend(client="agent-a") == 0.625
+    assert ledger.spend(client="agent-a", provider="openai") == 0.5
+    assert ledger.spend(provider="openai") == 1.75  # threads and gateway: what the provider cap counts
+    assert ledger.spend(thread_id=thread.id) == 0.25  # a thread's spend is its own messages only
+    assert ledger.spend() == 1.875
+    usage = ledger.gateway_usage()
     assert usage["agent-a"]["requests"] == 2 and usage["agent-a"]["cost_usd"] == 0.625
     assert usage["agent-a"]["providers"]["claude"] == {
         "cost_usd": 0.125,
@@ -136,17 +142,18 @@ def test_gateway_usage_counts_per_client_and_towards_the_provider(store):
         "tokens_out": 2,
         "requests": 1,
     }
-    summary = store.spend_summary()
+    summary = ledger.spend_summary()
     assert summary["total_usd"] == 1.875
     assert summary["providers"]["openai"]["messages"] == 1 and summary["providers"]["openai"]["gateway_requests"] == 2
 
 
 def test_a_store_made_before_the_gateway_gets_its_table_on_open(tmp_path):
     with ThreadStore(tmp_path / "old.db", "k" * 64) as old:
-        old._db.execute("DROP TABLE gateway_usage")
+        Ledger(old.db).db.execute("DROP TABLE gateway_usage")
     with ThreadStore(tmp_path / "old.db", "k" * 64) as reopened:
-        reopened.record_gateway_usage("agent", "openai", "m", cost_usd=0.5)
-        assert reopened.spend(client="agent") == 0.5
+        ledger = Ledger(reopened.db)
+        ledger.record_gateway_usage("agent", "openai", "m", cost_usd=0.5)
+        assert ledger.spend(client="agent") == 0.5
 
 
 def test_reply_writer_flushes_periodically_and_completes(store):

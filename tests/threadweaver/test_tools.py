@@ -28,8 +28,8 @@ from claw.threadweaver.tools import ServerConfig, ToolCatalogue
 from mcp.server.mcpserver import MCPServer
 from pydantic import ValidationError
 
+from tests.doubles.providers import Fake, FakeAnthropic, FakeOpenAI, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
-from tests.threadweaver.fakes import Fake, FakeAnthropic, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 KEY = "cd" * 32
@@ -542,7 +542,7 @@ def test_a_store_from_before_the_tools_flag_gains_it(tmp_path):
     path = tmp_path / "old.db"
     with ThreadStore(path, KEY) as store:
         thread = store.create_thread("openai", "m", tools=False)
-        store._db.execute("ALTER TABLE threads DROP COLUMN tools")
+        store.db.execute("ALTER TABLE threads DROP COLUMN tools")
     with ThreadStore(path, KEY) as store:
         assert store.thread(thread.id).tools is True  # threads made before tools existed may use them
         assert store.update_thread(thread.id, tools=False).tools is False

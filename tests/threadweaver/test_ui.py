@@ -29,8 +29,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from tests.doubles.providers import FakeAnthropic, FakeOllama, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
-from tests.threadweaver.fakes import FakeAnthropic, FakeOllama, Reply
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -11,8 +11,8 @@ from claw.threadweaver.app import CSP, STATIC, create_app
 from claw.threadweaver.config import Settings
 from fastapi.testclient import TestClient
 
+from tests.doubles.providers import FakeAnthropic, FakeOllama, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
-from tests.threadweaver.fakes import FakeAnthropic, FakeOllama, Reply
 
 
 @pytest.fixture

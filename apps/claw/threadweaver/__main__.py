@@ -19,6 +19,7 @@ from claw.threadweaver.console import Console
 from claw.threadweaver.gateway import Client, Gateway
 from claw.threadweaver.governance import Governance, PriceTable
 from claw.threadweaver.hooks import Hooks
+from claw.threadweaver.ledger import Ledger
 from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.router import Router
 from claw.threadweaver.status_panel import StatusPanel
@@ -31,7 +32,7 @@ def build_console(
     """The console for ``settings``; ``transports`` (provider name -> transport) is for tests."""
     store = ThreadStore(settings.store.path, keys.resolve(settings.store.key_file, settings.store.key_env))
     adapters = build_adapters(settings, transports)
-    governance = Governance(store, PriceTable(settings.prices), settings.caps)
+    governance = Governance(Ledger(store.db), PriceTable(settings.prices), settings.caps)
     metrics = Metrics()
     hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome)
     models = {name: provider.models for name, provider in settings.providers.items()}
@@ -48,7 +49,7 @@ def build_gateway(settings: config.Settings, console: Console) -> Gateway:
         Client(name, keys[name], client.cap_usd, None if client.providers is None else frozenset(client.providers))
         for name, client in settings.gateway.clients.items()
     ]
-    return Gateway(console, clients)
+    return Gateway(console.router, console.governance, console.metrics, clients)
 
 
 def build_adapters(
@@ -99,7 +100,7 @@ def check(settings: config.Settings) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m claw.threadweaver", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["serve", "check", "hash-password"], default="serve")
+    parser.add_argument("command", nargs="?", choices=["serve", "check", "validate", "hash-password"], default="serve")
     parser.add_argument("--config", type=Path, help="the YAML configuration file")
     parser.add_argument("--from-file", type=Path, help="hash-password: the plain password file")
     parser.add_argument("--output", type=Path, help="hash-password: the hash file to keep in step")
@@ -113,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:  # pydantic's ValidationError is a ValueError
         print(f"{args.config}: {err}", file=sys.stderr)
         return 2
+    if args.command == "validate":
+        # The file alone (what the Ansible role runs on the controller before it changes a node): the checks that
+        # need the node's key, hash and certificate files are `check`'s.
+        print(f"{args.config}: valid")
+        return 0
     if args.command == "check":
         problems = check(settings)
         for problem in problems:
@@ -128,8 +134,9 @@ def hash_password(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         print("updated" if auth.sync_hash(args.from_file, args.output) else "unchanged")
         return 0
     password = getpass.getpass("console password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        parser.error("the password needs at least 8 characters")
+    problem = auth.password_problem(password)
+    if problem:
+        parser.error(f"the password {problem}")
     print(auth.hash_password(password))
     return 0
 
@@ -156,7 +163,7 @@ def serve(settings: config.Settings) -> int:
     tls = settings.tls
     uvicorn.run(
         create_app(console, sessions, status_panel(settings.status), build_gateway(settings, console)),
-        host=settings.host,
+        host=str(settings.host),
         port=settings.port,
         log_level="info",
         ssl_certfile=str(tls.cert_file) if tls else None,

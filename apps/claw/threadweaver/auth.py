@@ -3,6 +3,9 @@
 Hash format, one line: ``scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>``; make one with
 ``python -m claw.threadweaver hash-password``. A login returns a random bearer token, also set as an HttpOnly,
 SameSite=Strict cookie; tokens live in memory (a restart logs everyone out) for ``ttl_s``.
+
+scrypt costs tens of milliseconds of CPU by design: the HTTP layer calls :meth:`Sessions.login` in a worker thread,
+never on the event loop.
 """
 
 from __future__ import annotations
@@ -14,11 +17,20 @@ import time
 from pathlib import Path
 
 N, R, P = 2**14, 8, 1
+# The console password's minimum length: the Ansible role's preflight demands the same (threadweaver_password).
+MIN_PASSWORD_LENGTH = 12
 COOKIE = "threadweaver_session"
 
 
 class PasswordFileError(Exception):
     pass
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` may not be the console password ("needs at least 12 characters"), or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"needs at least {MIN_PASSWORD_LENGTH} characters"
+    return None
 
 
 def hash_password(password: str, *, n: int = N, r: int = R, p: int = P) -> str:
@@ -59,8 +71,9 @@ def sync_hash(password_file: Path, hash_file: Path) -> bool:
     Returns whether the hash was rewritten, so provisioning changes (and restarts) only when the password did.
     """
     password = password_file.read_text().strip()
-    if len(password) < 8:
-        raise PasswordFileError(f"the console password in {password_file} needs at least 8 characters")
+    problem = password_problem(password)
+    if problem:
+        raise PasswordFileError(f"the console password in {password_file} {problem}")
     try:
         if verify_password(password, read_hash(hash_file)):
             return False

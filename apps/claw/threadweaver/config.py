@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator, model_validator
 
 from claw.threadweaver.console import Limits
 from claw.threadweaver.tools import SEPARATOR, ServerConfig, ToolCatalogue
@@ -28,6 +29,12 @@ class ProviderConfig(BaseModel):
         None, gt=0, description="Most tokens one reply of this provider may have, whatever a thread or client asks"
     )
     models: list[str] = Field(default_factory=list, description="Models offered in the UI's picker (any may be typed)")
+
+    @model_validator(mode="after")
+    def _crush_url(self) -> ProviderConfig:
+        if self.kind == "crush" and not re.match(r"^https?://[^/\s]+", self.base_url or ""):
+            raise ValueError(f"crush needs base_url, an http(s) URL (got {self.base_url!r})")
+        return self
 
     def api_key(self) -> str | None:
         if self.api_key_env and os.environ.get(self.api_key_env):
@@ -150,7 +157,7 @@ class TLSConfig(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    host: str = "127.0.0.1"
+    host: IPvAnyAddress = Field(IPv4Address("127.0.0.1"), description="The address the console listens on")
     port: int = Field(8600, ge=1, le=65535)
     tls: TLSConfig | None = Field(None, description="Serve HTTPS with this certificate and key")
     status: StatusConfig | None = Field(None, description="The appliance status panel; none: GET /status is 404")
@@ -161,7 +168,9 @@ class Settings(BaseModel):
     prices: dict[str, dict[str, tuple[float, float]]] = Field(
         default_factory=dict, description="provider -> model (or *) -> [USD per 1M input, per 1M output]"
     )
-    caps: dict[str, float] = Field(default_factory=dict, description="provider -> spend cap in USD")
+    caps: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="provider -> spend cap in USD (0 or more)"
+    )
     limits: Limits = Field(default_factory=Limits)
     mcp: McpConfig = Field(default_factory=McpConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claw.threadweaver import approvals
+from claw.threadweaver.blocking import in_thread
 from claw.threadweaver.governance import Governance, SpendCapReached, trim_history
 from claw.threadweaver.hooks import HookBlocked, HookContext, HookFailed, Hooks
 from claw.threadweaver.metrics import Metrics
@@ -121,8 +122,9 @@ class Console:
 
     # -- shared steps -------------------------------------------------------------------------------------
 
-    def history(self, thread: Thread, leaf_id: str) -> list[Message]:
-        messages = [to_model(m) for m in self.store.path(leaf_id) if m.role != "note" and m.status != "blocked"]
+    async def history(self, thread: Thread, leaf_id: str) -> list[Message]:
+        path = await in_thread(self.store.path, leaf_id)
+        messages = [to_model(m) for m in path if m.role != "note" and m.status != "blocked"]
         messages = approvals.close_open_calls(messages)
         if thread.system_prompt:
             messages.insert(0, Message("system", thread.system_prompt))
@@ -130,19 +132,19 @@ class Console:
             messages, max_turns=self.limits.max_history_turns, budget_tokens=self.limits.history_token_budget
         )
 
-    def note(self, thread_id: str, parent_id: str, error: Exception) -> StoredMessage:
+    async def note(self, thread_id: str, parent_id: str, error: Exception) -> StoredMessage:
         code = getattr(error, "code", type(error).__name__)
-        return self.store.add_message(thread_id, parent_id, "note", f"{code}: {error}", status="error")
+        return await in_thread(self.store.add_message, thread_id, parent_id, "note", f"{code}: {error}", status="error")
 
     async def _start(self, thread_id: str, text: str, parent_id: str | None, root: bool = False) -> _Progress:
-        thread = self.store.thread(thread_id)
+        thread = await in_thread(self.store.thread, thread_id)
         if parent_id is None and not root:
-            leaf = self.store.latest_leaf(thread_id)
+            leaf = await in_thread(self.store.latest_leaf, thread_id)
             parent_id = leaf.id if leaf else None
         elif parent_id is not None:
-            self.store.message(parent_id)  # NotFound for an unknown id, before anything is written
+            await in_thread(self.store.message, parent_id)  # NotFound for an unknown id, before anything is written
         # Committed before anything else can fail: the user's message is never lost.
-        user = self.store.add_message(thread_id, parent_id, "user", text)
+        user = await in_thread(self.store.add_message, thread_id, parent_id, "user", text)
         progress = _Progress(thread, user, user=user, stored=[user])
         if thread.tools and self.tools.servers:
             progress.listing = await self.tools.listing()  # never raises: a server that is down lists no tools
@@ -154,30 +156,30 @@ class Console:
         thread = progress.thread
         request = Request(
             thread.model,
-            self.history(thread, progress.parent.id),
+            await self.history(thread, progress.parent.id),
             tools=progress.listing.specs() if progress.listing else [],
             max_output_tokens=thread.max_output_tokens or self.limits.max_output_tokens,
         )
         context = HookContext("pre_send", thread.id, thread.provider, thread.model, request.messages)
         try:
-            self.governance.check(thread, thread.provider)
+            await in_thread(self.governance.check, thread, thread.provider)
             await self.hooks.pre_send(context)
         except SpendCapReached as err:
             self.metrics.refused.labels("spend_cap").inc()
-            self.note(thread.id, progress.parent.id, err)
+            await self.note(thread.id, progress.parent.id, err)
             raise
         except (HookBlocked, HookFailed) as err:
             self.metrics.refused.labels(err.code).inc()
-            self.note(thread.id, progress.parent.id, err)
+            await self.note(thread.id, progress.parent.id, err)
             raise
         request.messages = context.messages
         progress.request = request
 
-    def _failed(self, progress: _Progress, route: Route | None, err: Exception) -> None:
+    async def _failed(self, progress: _Progress, route: Route | None, err: Exception) -> None:
         provider = route.provider if route else progress.thread.provider
         if isinstance(err, ProviderError):
             self.metrics.failure(provider, err.code)
-        self.note(progress.thread.id, progress.parent.id, err)
+        await self.note(progress.thread.id, progress.parent.id, err)
 
     def _record(self, route: Route, usage: Usage, started: float) -> float:
         cost = self.governance.cost(route.provider, route.model, usage)
@@ -237,17 +239,18 @@ class Console:
         except TurnError as err:
             if route is not None and isinstance(err, (HookBlocked, HookFailed)):
                 # The provider answered and was paid; the text the user must not see is not stored.
-                self.store.add_message(
-                    thread.id, progress.parent.id, "assistant", "", status="blocked", provider=route.provider,
-                    model=route.model, tokens_in=result.usage.input_tokens, tokens_out=result.usage.output_tokens,
-                    cost_usd=cost,
+                await in_thread(
+                    self.store.add_message, thread.id, progress.parent.id, "assistant", "", status="blocked",
+                    provider=route.provider, model=route.model, tokens_in=result.usage.input_tokens,
+                    tokens_out=result.usage.output_tokens, cost_usd=cost,
                 )  # fmt: skip
-            self._failed(progress, route, err)
+            await self._failed(progress, route, err)
             raise
-        reply = self.store.add_message(
-            thread.id, progress.parent.id, "assistant", reply_text, tool_calls=self._calls(progress, result.tool_calls),
-            provider=route.provider, model=route.model, tokens_in=result.usage.input_tokens,
-            tokens_out=result.usage.output_tokens, cost_usd=cost, finish_reason=result.finish_reason,
+        reply = await in_thread(
+            self.store.add_message, thread.id, progress.parent.id, "assistant", reply_text,
+            tool_calls=self._calls(progress, result.tool_calls), provider=route.provider, model=route.model,
+            tokens_in=result.usage.input_tokens, tokens_out=result.usage.output_tokens, cost_usd=cost,
+            finish_reason=result.finish_reason,
         )  # fmt: skip
         progress.add(reply)
         progress.reply = reply
@@ -265,9 +268,10 @@ class Console:
         try:
             async for route, chunk in self.router.stream(thread, request):
                 if writer is None:
-                    writer = ReplyWriter.start(
-                        self.store, thread.id, progress.parent.id, provider=route.provider, model=route.model
-                    )
+                    writer = await in_thread(
+                        ReplyWriter.start,
+                        self.store, thread.id, progress.parent.id, provider=route.provider, model=route.model,
+                    )  # fmt: skip
                 if chunk.done:
                     last = chunk
                     continue
@@ -275,7 +279,7 @@ class Console:
                 if check_chunks:
                     context = HookContext("on_chunk", thread.id, route.provider, route.model, chunk=piece)
                     piece = await self.hooks.on_chunk(context)
-                writer.add(piece)
+                await in_thread(writer.add, piece)
                 if piece and not hold_back:
                     yield {"type": "chunk", "text": piece}
             assert route is not None and writer is not None
@@ -284,16 +288,18 @@ class Console:
             final_text = writer.content
             if hold_back:
                 final_text = await self.hooks.post_receive(self._post_receive_context(progress, route, final_text))
-            reply = writer.finish(
-                content=final_text, tool_calls=self._calls(progress, last.tool_calls), tokens_in=usage.input_tokens,
-                tokens_out=usage.output_tokens, cost_usd=cost, finish_reason=last.finish_reason,
+            reply = await in_thread(
+                writer.finish, content=final_text, tool_calls=self._calls(progress, last.tool_calls),
+                tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost_usd=cost,
+                finish_reason=last.finish_reason,
             )  # fmt: skip
         except TurnError as err:
             if writer is not None:
                 blocked = isinstance(err, (HookBlocked, HookFailed))
                 # A block keeps nothing of the text; a provider failure keeps what arrived, as "partial".
-                writer.finish(status="blocked", content="") if blocked else writer.finish(status="partial")
-            self._failed(progress, route, err)
+                kept = {"status": "blocked", "content": ""} if blocked else {"status": "partial"}
+                await in_thread(writer.finish, **kept)
+            await self._failed(progress, route, err)
             raise
         if hold_back and final_text:
             yield {"type": "chunk", "text": final_text}
@@ -325,9 +331,9 @@ class Console:
     async def _answer(self, progress: _Progress, call: dict[str, Any], outcome: ToolOutcome) -> dict[str, Any]:
         """Store a call's result as a ``tool`` message under the newest message; the ``tool_result`` event."""
         self.metrics.tool_call(outcome.server, outcome.tool, outcome.outcome)
-        result = self.store.add_message(
-            progress.thread.id, progress.parent.id, "tool", outcome.content, tool_call_id=call["id"],
-            tool_name=call["name"], status="error" if outcome.is_error else "complete",
+        result = await in_thread(
+            self.store.add_message, progress.thread.id, progress.parent.id, "tool", outcome.content,
+            tool_call_id=call["id"], tool_name=call["name"], status="error" if outcome.is_error else "complete",
         )  # fmt: skip
         progress.add(result)
         return {
@@ -399,15 +405,18 @@ class Console:
     async def _resume(
         self, thread_id: str, message_id: str, decisions: Mapping[str, bool]
     ) -> tuple[_Progress, StoredMessage]:
-        thread = self.store.thread(thread_id)
-        message = self.store.message(message_id)
-        if message.thread_id != thread_id:
-            raise NotFound(f"no message {message_id} in thread {thread_id}")
-        approvals.check_decisions(message, decisions)
-        # Recorded before anything runs, with no await since the check: a second request for the same calls
-        # finds nothing pending (409) instead of running them twice.
-        message = self.store.set_tool_calls(message.id, approvals.decided(message, decisions))
-        progress = _Progress(thread, self._last_result(message))
+        thread = await in_thread(self.store.thread, thread_id)
+
+        def decide(message: StoredMessage) -> list[dict[str, Any]]:
+            if message.thread_id != thread_id:
+                raise NotFound(f"no message {message_id} in thread {thread_id}")
+            approvals.check_decisions(message, decisions)
+            return approvals.decided(message, decisions)
+
+        # Checked and recorded in one step under the store's write lock, before anything runs: a second request
+        # for the same calls finds nothing pending (409) instead of running them twice.
+        message = await in_thread(self.store.update_tool_calls, message_id, decide)
+        progress = _Progress(thread, await in_thread(self._last_result, message))
         progress.listing = await self.tools.listing()
         return progress, message
 

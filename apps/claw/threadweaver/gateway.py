@@ -10,8 +10,8 @@ format ending with ``data: [DONE]``.
 
 Order of checks, all before anything is sent: the key (401), the body (400, naming the field), the model (404
 ``model_not_found``), the client's providers (403), then the client's cap and the provider's cap (402; the
-provider cap counts threads and gateway together). Usage and cost are recorded per request in the store's
-``gateway_usage`` table (no message text). A stream cut short (the client went away, the provider failed
+provider cap counts threads and gateway together). Usage and cost are recorded per request in the ledger's
+``gateway_usage`` table (no message text; :mod:`.ledger`). A stream cut short (the client went away, the provider failed
 mid-way) is recorded with estimated tokens and status ``partial``, so aborting streams does not dodge a cap.
 
 402, not OpenAI's 429 ``insufficient_quota``: the rest of ThreadWeaver answers a reached cap with 402 (a money
@@ -30,17 +30,17 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from fastapi import APIRouter, FastAPI
 from fastapi import Request as HttpRequest
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from claw.threadweaver.console import Console
-from claw.threadweaver.governance import SpendCapReached, estimate_tokens
+from claw.threadweaver.blocking import in_thread, in_thread_shielded
+from claw.threadweaver.governance import Governance, SpendCapReached, estimate_tokens
+from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.providers.errors import ProviderError, ProviderRateLimited, http_status
 from claw.threadweaver.providers.model import Chunk, Message, Request, Result, ToolCall, Usage
 from claw.threadweaver.providers.openai import message_of, tool_specs_of, wire_message, wire_usage
-from claw.threadweaver.router import Route
+from claw.threadweaver.router import Route, Router
 
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 402: "insufficient_quota"}
@@ -282,11 +282,13 @@ def sse(data: dict[str, Any] | str) -> str:
 class Gateway:
     """Clients, their caps and their usage, in front of the console's providers, prices and caps."""
 
-    def __init__(self, console: Console, clients: Iterable[Client] = ()) -> None:
-        self.router = console.router
-        self.governance = console.governance
-        self.metrics = console.metrics
-        self.store = console.store
+    def __init__(
+        self, router: Router, governance: Governance, metrics: Metrics, clients: Iterable[Client] = ()
+    ) -> None:
+        self.router = router
+        self.governance = governance
+        self.metrics = metrics
+        self.ledger = governance.ledger
         self.clients = {client.name: client for client in clients}
         self._keys = [(_digest(client.key), client) for client in self.clients.values()]
 
@@ -327,8 +329,12 @@ class Gateway:
             raise not_found(model_id, f"{provider} offers {', '.join(listed)}")
         return Route(provider, model)
 
+    def caps(self) -> dict[str, float | None]:
+        """Each client's cap (None: none)."""
+        return {name: client.cap_usd for name, client in self.clients.items()}
+
     def check(self, client: Client, route: Route) -> None:
-        """The client's cap and the provider's cap, before anything is sent."""
+        """The client's cap and the provider's cap, before anything is sent (queries the ledger: blocking)."""
         try:
             self.governance.check_client(client.name, client.cap_usd)
             self.governance.check_provider(route.provider)
@@ -343,13 +349,14 @@ class Gateway:
         return from_provider(err)
 
     def record(self, client: Client, route: Route, usage: Usage, started: float) -> None:
-        """A whole answer: its usage and cost stored and counted."""
+        """A whole answer: its usage and cost stored and counted (writes the ledger: blocking)."""
         cost = self._store_usage(client, route, usage, "complete")
         self.metrics.reply(route.provider, usage.input_tokens, usage.output_tokens, cost, time.monotonic() - started)
         self.metrics.gateway_request(client.name, route.provider, "ok", cost)
 
     def record_partial(self, client: Client, route: Route, request: Request, text: str, outcome: str | None) -> None:
-        """A stream cut short: tokens estimated (≈len/4), so the spend counts towards the caps all the same."""
+        """A stream cut short: tokens estimated (≈len/4), so the spend counts towards the caps all the same
+        (writes the ledger: blocking)."""
         usage = Usage(sum(map(estimate_tokens, request.messages)), len(text) // 4)
         cost = self._store_usage(client, route, usage, "partial")
         self.metrics.usage(route.provider, usage.input_tokens, usage.output_tokens, cost)
@@ -358,7 +365,7 @@ class Gateway:
 
     def _store_usage(self, client: Client, route: Route, usage: Usage, status: str) -> float:
         cost = self.governance.cost(route.provider, route.model, usage)
-        self.store.record_gateway_usage(
+        self.ledger.record_gateway_usage(
             client.name, route.provider, route.model, tokens_in=usage.input_tokens,
             tokens_out=usage.output_tokens, cost_usd=cost, status=status,
         )  # fmt: skip
@@ -370,7 +377,7 @@ class Gateway:
             result = await self.router.providers[route.provider].complete(request)
         except ProviderError as err:
             raise self.failed(client, route, err) from None
-        self.record(client, route, result.usage, started)
+        await in_thread(self.record, client, route, result.usage, started)
         return result
 
     async def stream(self, client: Client, route: Route, request: Request) -> AsyncGenerator[Chunk, None]:
@@ -394,7 +401,7 @@ class Gateway:
                 text += chunk.text
                 if chunk.done:
                     done = True
-                    self.record(client, route, chunk.usage or Usage(), stream.started)
+                    await in_thread(self.record, client, route, chunk.usage or Usage(), stream.started)
                 yield chunk
                 chunk = None if done else await anext(stream.chunks, None)
         except ProviderError as err:
@@ -402,8 +409,8 @@ class Gateway:
             outcome = None  # counted as the failure
             raise
         finally:
-            if not done:  # recorded before any await: a cancelled task may not get past the next one
-                self.record_partial(client, route, request, text, outcome)
+            if not done:  # shielded: a cancelled task would not get past an await otherwise
+                await in_thread_shielded(self.record_partial, client, route, request, text, outcome)
             await stream.chunks.aclose()
 
 
@@ -414,7 +421,7 @@ class _Stream:
     started: float
 
 
-async def _events(
+async def events(
     completion: Completion, chunks: AsyncGenerator[Chunk, None], include_usage: bool
 ) -> AsyncIterator[str]:
     try:
@@ -434,48 +441,3 @@ async def _events(
     finally:
         await chunks.aclose()  # a client that went away: the usage so far is recorded (see Gateway._rest)
     yield sse("[DONE]")
-
-
-# -- the HTTP face ----------------------------------------------------------------------------------------
-
-
-def api(gateway: Gateway) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["gateway"])
-
-    @router.get("/models")
-    async def models(request: HttpRequest) -> dict[str, Any]:
-        client = gateway.authenticate(request.headers.get("authorization"))
-        return {"object": "list", "data": gateway.models(client)}
-
-    @router.get("/models/{model_id:path}")
-    async def model(model_id: str, request: HttpRequest) -> dict[str, Any]:
-        client = gateway.authenticate(request.headers.get("authorization"))
-        for entry in gateway.models(client):
-            if entry["id"] == model_id:
-                return entry
-        raise not_found(model_id, "GET /v1/models lists the models this key may use")
-
-    @router.post("/chat/completions", response_model=None)
-    async def chat_completions(request: HttpRequest) -> JSONResponse | StreamingResponse:
-        client = gateway.authenticate(request.headers.get("authorization"))
-        body = parse_body(await request.body())
-        route = gateway.resolve(client, body.model)
-        gateway.check(client, route)
-        completion = Completion(body.model)
-        provider_request = body.to_request(route.model)
-        if not body.stream:
-            return JSONResponse(completion.body(await gateway.complete(client, route, provider_request)))
-        chunks = await gateway.stream(client, route, provider_request)
-        return StreamingResponse(
-            _events(completion, chunks, body.include_usage),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store"},
-        )
-
-    return router
-
-
-def install(app: FastAPI, gateway: Gateway) -> None:
-    """Mount the gateway under ``/v1``; its errors are answered in OpenAI's shape, not ThreadWeaver's."""
-    app.include_router(api(gateway))
-    app.add_exception_handler(GatewayError, error_response)

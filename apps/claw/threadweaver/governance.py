@@ -1,6 +1,6 @@
 """Money and size limits: the price table, spend caps per provider and per thread, and the history budget.
 
-Caps are checked *before* a request is built: when the spend recorded in the store has reached a cap,
+Caps are checked *before* a request is built: when the spend recorded in the ledger has reached a cap,
 :class:`SpendCapReached` is raised and nothing is sent. A reply that starts under the cap may end over it (the
 cost is known only afterwards); the next message is then refused.
 """
@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from claw.threadweaver.ledger import Ledger
 from claw.threadweaver.providers.model import Message, Usage
-from claw.threadweaver.store import Thread, ThreadStore
+from claw.threadweaver.store import Thread
 
 CHARS_PER_TOKEN = 4
 
@@ -69,9 +70,9 @@ class PriceTable:
 
 class Governance:
     def __init__(
-        self, store: ThreadStore, prices: PriceTable | None = None, provider_caps: Mapping[str, float] | None = None
+        self, ledger: Ledger, prices: PriceTable | None = None, provider_caps: Mapping[str, float] | None = None
     ) -> None:
-        self.store = store
+        self.ledger = ledger
         self.prices = prices or PriceTable()
         self.provider_caps = dict(provider_caps or {})
 
@@ -79,7 +80,7 @@ class Governance:
         """Raise :class:`SpendCapReached` if ``provider``'s or ``thread``'s recorded spend has reached its cap."""
         self.check_provider(provider)
         if thread.cap_usd is not None:
-            spent = self.store.spend(thread_id=thread.id)
+            spent = self.ledger.spend(thread_id=thread.id)
             if spent >= thread.cap_usd:
                 raise SpendCapReached("thread", thread.id, spent, thread.cap_usd)
 
@@ -87,14 +88,14 @@ class Governance:
         """The provider's cap counts its spend in threads and through the gateway alike."""
         cap = self.provider_caps.get(provider)
         if cap is not None:
-            spent = self.store.spend(provider=provider)
+            spent = self.ledger.spend(provider=provider)
             if spent >= cap:
                 raise SpendCapReached("provider", provider, spent, cap)
 
     def check_client(self, client: str, cap: float | None) -> None:
         """A gateway client's cap (``None``: none) over its requests to every provider."""
         if cap is not None:
-            spent = self.store.spend(client=client)
+            spent = self.ledger.spend(client=client)
             if spent >= cap:
                 raise SpendCapReached("client", client, spent, cap)
 

@@ -12,7 +12,8 @@ thread as a note; the user's message is already stored).
 Streaming with hooks: every chunk passes the ``on_chunk`` hooks before it is sent on. When any ``post_receive``
 hook exists, nothing is streamed to the user until the reply is complete and has passed them (the user then gets
 the checked text in one piece), because a redaction or a block must happen before the user sees the text.
-Files are loaded in name order, once, at start.
+Files are loaded in name order, once, at start. A hook that is a plain function runs in a worker thread (it may
+block: a file, a slow pattern), an ``async def`` one on the event loop.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from claw.threadweaver.blocking import in_thread
 from claw.threadweaver.providers.model import Message
 
 STAGES = ("pre_send", "on_chunk", "post_receive")
@@ -114,7 +116,11 @@ class Hooks:
             if function is None:
                 continue
             try:
-                returned = function(context)
+                # A plain function may block (a file, a regex over a long text): it runs in a worker thread.
+                if inspect.iscoroutinefunction(function):
+                    returned = function(context)
+                else:
+                    returned = await in_thread(function, context)
                 if inspect.isawaitable(returned):
                     returned = await returned
             except HookBlocked as blocked:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from claw.threadweaver.blocking import in_thread
 from claw.threadweaver.governance import Governance, SpendCapReached
 from claw.threadweaver.providers import Provider
 from claw.threadweaver.providers.errors import FALLBACK_ON, ProviderError
@@ -58,10 +59,10 @@ class Router:
             routes.append(Route(thread.fallback_provider, thread.fallback_model or thread.model))
         return routes
 
-    def _usable(self, thread: Thread, route: Route, first: bool) -> bool:
+    async def _usable(self, thread: Thread, route: Route, first: bool) -> bool:
         self.validate(route.provider)
         try:
-            self.governance.check(thread, route.provider)
+            await in_thread(self.governance.check, thread, route.provider)
         except SpendCapReached:
             if first:
                 raise
@@ -71,7 +72,7 @@ class Router:
     async def complete(self, thread: Thread, request: Request) -> tuple[Route, Result]:
         outage: ProviderError | None = None
         for n, route in enumerate(self.routes(thread)):
-            if not self._usable(thread, route, n == 0):
+            if not await self._usable(thread, route, n == 0):
                 continue
             try:
                 return route, await self.providers[route.provider].complete(
@@ -86,7 +87,7 @@ class Router:
         """Chunks with the route that made them; the fallback is tried only if nothing was streamed yet."""
         outage: ProviderError | None = None
         for n, route in enumerate(self.routes(thread)):
-            if not self._usable(thread, route, n == 0):
+            if not await self._usable(thread, route, n == 0):
                 continue
             started = False
             try:

@@ -2,7 +2,8 @@
 
 Every message has a parent edge; a thread's history up to a message is :meth:`ThreadStore.path`, branching is
 adding a second child to any message. The database, its WAL and the FTS5 index inside it are encrypted with
-the appliance key (:mod:`.keys`), so no message text is on the disk in the clear.
+the appliance key (:mod:`.keys`), so no message text is on the disk in the clear. What was spent, per thread,
+provider and gateway client, is the ledger's (:mod:`.ledger`), in the same file.
 
 Durability: :meth:`add_message` commits before it returns (the user's message is safe before any provider is
 called); a streamed reply is a row made with status ``partial`` and appended to by :class:`ReplyWriter` every
@@ -12,15 +13,15 @@ few chunks or 250 ms, then marked ``complete``. A process killed mid-stream leav
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import apsw
+from claw.threadweaver.database import Database, NotFound, StoreError
+from claw.threadweaver.database import StoreKeyError as StoreKeyError  # where callers have always found it
 
 Role = Literal["system", "user", "assistant", "tool", "note"]
 Status = Literal["complete", "partial", "error", "blocked"]
@@ -71,35 +72,9 @@ END;
 CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
     UPDATE message_fts SET content = new.content WHERE rowid = new.seq;
 END;
-CREATE TABLE IF NOT EXISTS gateway_usage (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    client TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    tokens_in INTEGER NOT NULL DEFAULT 0,
-    tokens_out INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    status TEXT NOT NULL DEFAULT 'complete',
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS gateway_usage_client ON gateway_usage(client);
-CREATE INDEX IF NOT EXISTS gateway_usage_provider ON gateway_usage(provider);
 """
 # Columns added after the first release: (table, column, definition). A store made before them gets them on open.
-# Tables added later (gateway_usage) need nothing here: the schema above is CREATE ... IF NOT EXISTS, run on open.
 _ADDED_COLUMNS = (("threads", "tools", "INTEGER NOT NULL DEFAULT 1"),)
-
-
-class StoreError(Exception):
-    """A thread store failure with a one-line message."""
-
-
-class StoreKeyError(StoreError):
-    """The file exists but this key does not open it (wrong key, or not a thread store)."""
-
-
-class NotFound(StoreError):
-    """An unknown thread or message id."""
 
 
 @dataclass
@@ -198,55 +173,21 @@ def _fts_query(text: str) -> str:
 
 
 class ThreadStore:
-    """One encrypted SQLite file; safe to share between threads (one connection behind a lock)."""
+    """The message graph in the encrypted file (:class:`.database.Database`); safe to share between threads."""
 
     def __init__(self, path: Path, key: str) -> None:
-        self.file = Path(path)
-        if not key:
-            raise StoreKeyError(f"the thread store at {self.file} needs a key; none was given")
-        self._lock = threading.RLock()
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        existed = self.file.exists() and self.file.stat().st_size > 0
-        self._db = apsw.Connection(str(self.file))
-        try:
-            self._db.pragma("key", key)
-            # Reading the schema is the first access that decrypts a page: a wrong key fails here, before anything
-            # is written (nothing below runs, and no page of the file is touched).
-            self._db.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        except (apsw.NotADBError, apsw.CorruptError) as err:
-            self._db.close()
-            what = "with this key" if existed else "(it is not an encrypted thread store)"
-            raise StoreKeyError(
-                f"the thread store at {self.file} cannot be opened {what}: the key is wrong or the file is not a "
-                "ThreadWeaver store; check store.key_file or THREADWEAVER_STORE_KEY (nothing was changed)"
-            ) from err
-        self._db.setbusytimeout(5000)
-        self._db.pragma("journal_mode", "wal")
-        self._db.pragma("synchronous", "normal")
-        self._db.pragma("foreign_keys", "on")
-        with self._db:
-            self._db.execute(_SCHEMA)
-            self._migrate()
-
-    def _migrate(self) -> None:
-        for table, column, definition in _ADDED_COLUMNS:
-            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if column not in present:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        self.db = Database(path, key)
+        self.file = self.db.file
+        self.db.ensure(_SCHEMA, _ADDED_COLUMNS)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
     def __enter__(self) -> ThreadStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _rows(self, sql: str, bindings: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._db.execute(sql, tuple(bindings)))
 
     # -- threads ------------------------------------------------------------------------------------------
 
@@ -267,21 +208,20 @@ class ThreadStore:
             uuid.uuid4().hex, title, provider, model, fallback_provider, fallback_model, system_prompt,
             max_output_tokens, cap_usd, time.time(), tools,
         )  # fmt: skip
-        with self._lock:
-            self._db.execute(
-                f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(vars(thread).values()),
-            )
+        self.db.execute(
+            f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(vars(thread).values()),
+        )
         return thread
 
     def thread(self, thread_id: str) -> Thread:
-        rows = self._rows(f"SELECT {_THREAD_COLUMNS} FROM threads WHERE id = ?", (thread_id,))
+        rows = self.db.rows(f"SELECT {_THREAD_COLUMNS} FROM threads WHERE id = ?", (thread_id,))
         if not rows:
             raise NotFound(f"no thread {thread_id}")
         return _thread(rows[0])
 
     def threads(self) -> list[Thread]:
-        return [_thread(row) for row in self._rows(f"SELECT {_THREAD_COLUMNS} FROM threads ORDER BY created_at")]
+        return [_thread(row) for row in self.db.rows(f"SELECT {_THREAD_COLUMNS} FROM threads ORDER BY created_at")]
 
     def update_thread(self, thread_id: str, **changes: Any) -> Thread:
         """Change a thread's settings (e.g. switch ``provider``/``model`` mid-thread)."""
@@ -292,8 +232,7 @@ class ThreadStore:
         self.thread(thread_id)
         if changes:
             assignments = ", ".join(f"{name} = ?" for name in changes)
-            with self._lock:
-                self._db.execute(f"UPDATE threads SET {assignments} WHERE id = ?", (*changes.values(), thread_id))
+            self.db.execute(f"UPDATE threads SET {assignments} WHERE id = ?", (*changes.values(), thread_id))
         return self.thread(thread_id)
 
     # -- messages -----------------------------------------------------------------------------------------
@@ -322,10 +261,10 @@ class ThreadStore:
             uuid.uuid4().hex, thread_id, parent_id, role, content, list(tool_calls), tool_call_id, tool_name, status,
             provider, model, tokens_in, tokens_out, cost_usd, finish_reason, time.time(),
         )  # fmt: skip
-        with self._lock:
+        with self.db.write() as db:
             self._check_parent(thread_id, parent_id)
-            self._db.execute(_INSERT_MESSAGE, _row(message))
-            message.seq = self._db.last_insert_rowid()
+            db.execute(_INSERT_MESSAGE, _row(message))
+            message.seq = db.last_insert_rowid()
         return message
 
     def add_chain(
@@ -340,10 +279,10 @@ class ThreadStore:
             _check_role(role)
             parent = messages[-1].id if messages else parent_id
             messages.append(StoredMessage(uuid.uuid4().hex, thread_id, parent, role, content, created_at=now, **fields))
-        with self._lock, self._db:
+        with self.db.write() as db:
             self._check_parent(thread_id, parent_id)
-            self._db.executemany(_INSERT_MESSAGE, [_row(message) for message in messages])
-            last = self._db.last_insert_rowid()
+            db.executemany(_INSERT_MESSAGE, [_row(message) for message in messages])
+            last = db.last_insert_rowid()
         for offset, message in enumerate(reversed(messages)):
             message.seq = last - offset
         return messages
@@ -354,7 +293,7 @@ class ThreadStore:
             raise StoreError(f"message {parent_id} is not in thread {thread_id}")
 
     def message(self, message_id: str) -> StoredMessage:
-        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        rows = self.db.rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
         if not rows:
             raise NotFound(f"no message {message_id}")
         return _message(rows[0])
@@ -362,24 +301,29 @@ class ThreadStore:
     def messages(self, thread_id: str) -> list[StoredMessage]:
         """Every message of a thread, oldest first (the whole tree; parent ids give its shape)."""
         self.thread(thread_id)
-        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY seq", (thread_id,))
+        rows = self.db.rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE thread_id = ? ORDER BY seq", (thread_id,))
         return [_message(row) for row in rows]
 
     def set_tool_calls(self, message_id: str, tool_calls: Sequence[dict[str, Any]]) -> StoredMessage:
         """Record the approval decisions on a message's tool calls: the one change a complete message allows."""
-        with self._lock:
+        return self.update_tool_calls(message_id, lambda _current: tool_calls)
+
+    def update_tool_calls(
+        self, message_id: str, change: Callable[[StoredMessage], Sequence[dict[str, Any]]]
+    ) -> StoredMessage:
+        """:meth:`set_tool_calls` to ``change(message)``, read and written under the write lock: no other change
+        comes between (``change`` may raise to refuse: nothing is written)."""
+        with self.db.write() as db:
             current = self.message(message_id)
+            tool_calls = change(current)
             if [c["id"] for c in current.tool_calls] != [c["id"] for c in tool_calls]:
                 raise StoreError(f"message {message_id} has other tool calls; only their decisions may change")
-            self._db.execute(
-                "UPDATE messages SET tool_calls = ? WHERE id = ?", (json.dumps(list(tool_calls)), message_id)
-            )
+            db.execute("UPDATE messages SET tool_calls = ? WHERE id = ?", (json.dumps(list(tool_calls)), message_id))
         return self.message(message_id)
 
     def append(self, message_id: str, text: str) -> None:
         """Append streamed text to a message (committed at once)."""
-        with self._lock:
-            self._db.execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id))
+        self.db.execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id))
 
     def finish(
         self,
@@ -396,9 +340,9 @@ class ThreadStore:
         model: str | None = None,
     ) -> StoredMessage:
         """Mark a (streamed) message done, with its usage and cost; ``content`` replaces the text if given."""
-        with self._lock:
+        with self.db.write() as db:
             current = self.message(message_id)
-            self._db.execute(
+            db.execute(
                 "UPDATE messages SET status = ?, content = ?, tool_calls = ?, tokens_in = ?, tokens_out = ?, "
                 "cost_usd = ?, finish_reason = ?, provider = ?, model = ? WHERE id = ?",
                 (
@@ -415,7 +359,7 @@ class ThreadStore:
 
     def path(self, leaf_id: str) -> list[StoredMessage]:
         """The history from the root to ``leaf_id`` (inclusive), oldest first."""
-        rows = self._rows(
+        rows = self.db.rows(
             f"""WITH RECURSIVE up(id, depth) AS (
                     SELECT id, 0 FROM messages WHERE id = ?
                     UNION ALL SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
@@ -429,13 +373,13 @@ class ThreadStore:
         return [_message(row) for row in rows]
 
     def children(self, message_id: str) -> list[StoredMessage]:
-        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE parent_id = ? ORDER BY seq", (message_id,))
+        rows = self.db.rows(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE parent_id = ? ORDER BY seq", (message_id,))
         return [_message(row) for row in rows]
 
     def leaves(self, thread_id: str) -> list[StoredMessage]:
         """The tip of every branch of a thread, oldest branch first."""
         self.thread(thread_id)
-        rows = self._rows(
+        rows = self.db.rows(
             f"""SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE thread_id = ?
                 AND NOT EXISTS (SELECT 1 FROM messages c WHERE c.parent_id = m.id) ORDER BY seq""",
             (thread_id,),
@@ -457,106 +401,18 @@ class ThreadStore:
             shared += 1
         return Comparison(a[:shared], a[shared:], b[shared:])
 
-    # -- search and spend ---------------------------------------------------------------------------------
+    # -- search ------------------------------------------------------------------------------------------
 
     def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         match = _fts_query(query)
         if not match:
             return []
-        rows = self._rows(
+        rows = self.db.rows(
             "SELECT thread_id, message_id, snippet(message_fts, 0, '[', ']', '…', 12) FROM message_fts "
             "WHERE message_fts MATCH ? ORDER BY rank LIMIT ?",
             (match, limit),
         )
         return [SearchHit(*row) for row in rows]
-
-    def spend(self, *, thread_id: str | None = None, provider: str | None = None, client: str | None = None) -> float:
-        """Recorded cost in USD: of one thread (its messages), of one gateway client (its requests), or else of
-        everything, threads and gateway together, optionally of one provider (what a provider cap counts)."""
-        if thread_id is not None:
-            sql, bindings = "SELECT coalesce(sum(cost_usd), 0) FROM messages WHERE thread_id = ?", [thread_id]
-            if provider is not None:
-                sql, bindings = sql + " AND provider = ?", [*bindings, provider]
-            return float(self._rows(sql, bindings)[0][0])
-        if client is not None:
-            sql, bindings = "SELECT coalesce(sum(cost_usd), 0) FROM gateway_usage WHERE client = ?", [client]
-            if provider is not None:
-                sql, bindings = sql + " AND provider = ?", [*bindings, provider]
-            return float(self._rows(sql, bindings)[0][0])
-        where, bindings = ("WHERE provider = ?", [provider, provider]) if provider is not None else ("", [])
-        sql = (
-            f"SELECT coalesce((SELECT sum(cost_usd) FROM messages {where}), 0)"
-            f" + coalesce((SELECT sum(cost_usd) FROM gateway_usage {where}), 0)"
-        )
-        return float(self._rows(sql, bindings)[0][0])
-
-    # -- the gateway's usage (no message text: only who used what, and what it cost) ------------------------
-
-    def record_gateway_usage(
-        self,
-        client: str,
-        provider: str,
-        model: str,
-        *,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        cost_usd: float = 0.0,
-        status: str = "complete",
-    ) -> None:
-        """One gateway request's usage (``status``: ``complete``, or ``partial`` when the stream ended early and
-        the tokens are an estimate); committed before it returns."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO gateway_usage (client, provider, model, tokens_in, tokens_out, cost_usd, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (client, provider, model, tokens_in, tokens_out, cost_usd, status, time.time()),
-            )
-
-    def gateway_usage(self) -> dict[str, dict[str, Any]]:
-        """Per client: cost, tokens and requests, in all and per provider."""
-        rows = self._rows(
-            "SELECT client, provider, sum(cost_usd), sum(tokens_in), sum(tokens_out), count(*) FROM gateway_usage "
-            "GROUP BY client, provider ORDER BY client, provider"
-        )
-        clients: dict[str, dict[str, Any]] = {}
-        for client, provider, cost, tin, tout, count in rows:
-            entry = clients.setdefault(
-                client, {"cost_usd": 0.0, "tokens_in": 0, "tokens_out": 0, "requests": 0, "providers": {}}
-            )
-            entry["providers"][provider] = {"cost_usd": cost, "tokens_in": tin, "tokens_out": tout, "requests": count}
-            for key, value in (("cost_usd", cost), ("tokens_in", tin), ("tokens_out", tout), ("requests", count)):
-                entry[key] += value
-        return clients
-
-    def spend_summary(self) -> dict[str, Any]:
-        """Cost and tokens per provider (threads and gateway together; ``messages`` counts the threads' replies,
-        ``gateway_requests`` the gateway's) and per thread; the total includes the gateway's spend."""
-        per_provider = self._rows(
-            "SELECT provider, sum(cost_usd), sum(tokens_in), sum(tokens_out), sum(message), sum(request) FROM ("
-            "SELECT provider, cost_usd, tokens_in, tokens_out, 1 AS message, 0 AS request FROM messages "
-            "WHERE provider IS NOT NULL UNION ALL "
-            "SELECT provider, cost_usd, tokens_in, tokens_out, 0, 1 FROM gateway_usage"
-            ") GROUP BY provider ORDER BY provider"
-        )
-        per_thread = self._rows(
-            "SELECT thread_id, sum(cost_usd), sum(tokens_in), sum(tokens_out) FROM messages GROUP BY thread_id"
-        )
-        return {
-            "total_usd": self.spend(),
-            "providers": {
-                name: {
-                    "cost_usd": cost,
-                    "tokens_in": tin,
-                    "tokens_out": tout,
-                    "messages": count,
-                    "gateway_requests": gw,
-                }
-                for name, cost, tin, tout, count, gw in per_provider
-            },
-            "threads": {
-                tid: {"cost_usd": cost, "tokens_in": tin, "tokens_out": tout} for tid, cost, tin, tout in per_thread
-            },
-        }
 
 
 class ReplyWriter:

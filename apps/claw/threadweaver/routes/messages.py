@@ -1,0 +1,50 @@
+"""Messages: post one and get the turn (JSON) or its events (SSE), and approve or deny a reply's tool calls.
+
+The console (:mod:`..console`) runs the turn; its store queries and hooks run in worker threads, so these
+``async`` routes never block the event loop while a turn streams.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, StrictBool
+
+from claw.threadweaver.routes import views
+from claw.threadweaver.routes.deps import LOGGED_IN, ConsoleDep
+
+router = APIRouter(prefix="/threads/{thread_id}/messages", dependencies=LOGGED_IN)
+
+
+class NewMessage(BaseModel):
+    content: str = Field(min_length=1)
+    parent_id: str | None = Field(None, description="Reply under this message (a branch if it has children)")
+    root: bool = Field(False, description="With no parent_id: a new first message, not a reply to the newest leaf")
+
+
+class Approval(BaseModel):
+    decisions: dict[str, StrictBool] = Field(description="call id -> true (run it) or false (deny it)")
+
+
+@router.post("")
+async def post_message(thread_id: str, body: NewMessage, console: ConsoleDep) -> dict[str, Any]:
+    turn = await console.post(thread_id, body.content, body.parent_id, root=body.root)
+    assert turn.user is not None
+    return {"user": views.message(turn.user), "reply": views.message(turn.reply), **views.turn(turn)}
+
+
+@router.post("/stream")
+async def stream_message(thread_id: str, body: NewMessage, console: ConsoleDep) -> StreamingResponse:
+    return views.sse(await console.stream(thread_id, body.content, body.parent_id, root=body.root))
+
+
+@router.post("/{message_id}/approval")
+async def approve(thread_id: str, message_id: str, body: Approval, console: ConsoleDep) -> dict[str, Any]:
+    return views.turn(await console.approve(thread_id, message_id, body.decisions))
+
+
+@router.post("/{message_id}/approval/stream")
+async def approve_stream(thread_id: str, message_id: str, body: Approval, console: ConsoleDep) -> StreamingResponse:
+    return views.sse(await console.approve_stream(thread_id, message_id, body.decisions))
