@@ -32,6 +32,9 @@ def run_playbook(tmp_path: Path):
 
         playbook = tmp_path / "play.yml"
         playbook.write_text(play)
+        # The appliance-wide defaults the roles derive from, beside the play as beside the repository's playbooks.
+        if not (tmp_path / "group_vars").exists():
+            (tmp_path / "group_vars").symlink_to(REPO / "playbooks" / "group_vars")
         command = [
             str(Path(sys.executable).with_name("ansible-playbook")),
             "-i", "localhost,", "-c", "local", "--check", str(playbook),

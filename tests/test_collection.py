@@ -1,6 +1,6 @@
 """Any subset of the test folders collects in any order.
 
-A test module must import its helpers by their full name (``tests.crush.fake_http``), never by a bare name that
+A test module must import its helpers by their full name (``tests.doubles.http``), never by a bare name that
 resolves to whichever ``conftest`` or folder pytest happened to load last, and never by putting a folder on
 ``sys.path`` (benchmarks/perf/mcp.py would then shadow the MCP SDK). Each case runs ``pytest --collect-only`` in a
 fresh process, the way ``make pytest`` starts it (the venv's ``pytest`` script, so the current directory is not

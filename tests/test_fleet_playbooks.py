@@ -57,33 +57,26 @@ def test_the_plan_keeps_a_clusters_nodes_in_one_wave_crush_first():
     assert plan["batch_sizes"] == [2, 3]
 
 
-def _roles(plays: list[dict]) -> list[str]:
-    found = []
-    for play in plays:
-        found += [r["role"] if isinstance(r, dict) else r for r in play.get("roles", [])]
-        for task in play.get("tasks", []):
-            if "ansible.builtin.include_role" in task:
-                found.append(task["ansible.builtin.include_role"]["name"])
-    return found
+def _node_files(tasks: list[dict], key: str) -> list[str]:
+    """The node compositions (playbooks/nodes/*.yml) that ``tasks`` bring in with ``key``, in order."""
+    return [Path(task[key]).name for task in tasks if key in task]
 
 
-def _included(tasks: list[dict]) -> list[str]:
-    found = []
-    for task in tasks:
-        if "block" in task:
-            found += _included(task["block"])
-        elif "ansible.builtin.include_role" in task:
-            found.append(task["ansible.builtin.include_role"]["name"])
-    return found
-
-
-def test_a_wave_applies_the_roles_of_site_yml_in_its_order():
-    plays = []
+def test_site_yml_and_a_wave_apply_the_same_node_compositions_in_the_same_order():
+    """The roles of a node kind are listed once (playbooks/nodes/); site.yml's plays import those lists and a wave of
+    the fleet's update includes the same ones, in the same order, so the two can never drift apart."""
+    site = []
     for imported in yaml.safe_load((REPO / "playbooks/site.yml").read_text()):
         if "ansible.builtin.import_playbook" in imported:
-            plays += yaml.safe_load((REPO / "playbooks" / imported["ansible.builtin.import_playbook"]).read_text())
-    provision = yaml.safe_load((REPO / "playbooks/tasks/provision.yml").read_text())
-    assert _included(provision) == _roles(plays)
+            for play in yaml.safe_load((REPO / "playbooks" / imported["ansible.builtin.import_playbook"]).read_text()):
+                assert "roles" not in play, "a node play composes its roles in playbooks/nodes/, not inline"
+                site += _node_files(play.get("tasks", []), "ansible.builtin.import_tasks")
+    wave = _node_files(
+        yaml.safe_load((REPO / "playbooks/tasks/provision.yml").read_text()), "ansible.builtin.include_tasks"
+    )
+    assert site == wave == ["common.yml", "crush.yml", "claw.yml"]
+    composed = [path.name for path in (REPO / "playbooks/nodes").glob("*.yml")]
+    assert sorted(composed) == sorted(site)
 
 
 def test_a_wave_gathers_the_facts_the_roles_read():

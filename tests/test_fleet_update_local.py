@@ -102,6 +102,8 @@ def _state(root: Path, host: str) -> tuple[str, dict, dict]:
 def fleet(tmp_path: Path) -> Path:
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(_inventory(tmp_path)))
     (tmp_path / "wave.yml").write_text(WAVE)
+    # The appliance-wide defaults the roles derive from, as inventory group_vars.
+    (tmp_path / "group_vars").symlink_to(REPO / "playbooks" / "group_vars")
     for host in ("node-a", "node-b", "node-c"):
         release = tmp_path / host / "app/releases/1.0"
         release.mkdir(parents=True)

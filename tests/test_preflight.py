@@ -22,6 +22,12 @@ PLAY = """
 # ThreadWeaver's checks after its release check passes, with a valid crush provider to vary from.
 TW_CRUSH = {"crush": {"kind": "crush", "base_url": "http://crush:8080/v1", "engine": "llamacpp"}}
 TW = {"claw_apps_venv": "/opt/claw/current/venv", "threadweaver_providers": TW_CRUSH}
+# The MCP servers' checks with a valid crush bridge to vary from (no crush node in this one-host inventory).
+MCP = {
+    "claw_apps_venv": "/opt/claw/current/venv",
+    "mcp_servers_crush_engine_url": "http://crush:8080",
+    "mcp_servers_crush_exporter_url": "http://crush:9811/metrics",
+}
 
 CASES = [
     # (role, variables, text the error must contain)
@@ -68,9 +74,16 @@ CASES = [
     ("exporters", {"exporters_crush_llamacpp_config": "etc/llamacpp/config.json"}, "an absolute path"),
     ("leds", {"leds_socket": "/tmp/leds.sock"}, "leds_socket must be a file in /run/claw-leds"),
     ("leds", {"leds_backend": "neopixel"}, "leds_backend"),
-    ("mcp_servers", {"mcp_servers_restartable_units": ["ssh.service"]}, "restartable but not allowed"),
-    ("mcp_servers", {"mcp_servers_ports": {"leds": 8701, "system": 8701, "crush": 8703, "time": 8704, "files": 8705}},
-     "must be distinct"),
+    # The MCP servers' own checker (`claw mcp check`) on the controller, before anything changes.
+    ("mcp_servers", {**MCP, "mcp_servers_restartable_units": ["ssh.service"]},
+     "restartable_units must also be in allowed_units: ssh.service"),
+    ("mcp_servers", {**MCP, "mcp_servers_ports": {"leds": 8701, "system": 8701, "crush": 8703, "time": 8704,
+                                                  "files": 8705}},
+     "servers leds and system share port 8701"),
+    ("mcp_servers", {**MCP, "mcp_servers_crush_engine_url": "crush:8080"},
+     "server crush: engine_url: Value error, expected an http:// or https:// URL with a host, got 'crush:8080'"),
+    ("mcp_servers", {**MCP, "mcp_servers_restartable_units": ["claw-mcp.service"],
+                     "mcp_servers_allowed_units": ["claw-mcp.service"]}, "may not restart its own unit"),
     ("nodejs", {"nodejs_version": "24"}, "nodejs_version and nodejs_npm_version must be exact versions"),
     ("nodejs", {"nodejs_version": "24.0.0"}, "No sha256 is pinned for node-linux-"),
     ("openclaw", {"openclaw_bind": "everywhere"}, "openclaw_bind"),
@@ -86,16 +99,22 @@ CASES = [
     ("threadweaver", {}, "apply the claw_apps role before threadweaver"),
     ("threadweaver", {**TW, "threadweaver_providers": {**TW_CRUSH, "gpt": {"kind": "openai"}}},
      "cloud providers need a key in threadweaver_provider_keys (vault): gpt"),
+    # ThreadWeaver's own validation (`python -m claw.threadweaver validate`) on the controller, before any change.
     ("threadweaver", {**TW, "threadweaver_caps": {"claude": 5}},
-     "name providers that are not configured: claude"),
-    ("threadweaver", {**TW, "threadweaver_caps": {"crush": -1}}, "spend caps must be USD amounts of 0 or more: crush"),
+     "caps names providers that are not configured: claude"),
+    ("threadweaver", {**TW, "threadweaver_caps": {"crush": -1}},
+     "caps.crush\n  Input should be greater than or equal to 0"),
     ("threadweaver", {**TW, "threadweaver_providers": {"c": {"kind": "crush", "base_url": "crush:8080"}}},
-     "crush providers need an http(s) base_url: c"),
+     "crush needs base_url, an http(s) URL (got 'crush:8080')"),
     ("threadweaver", {**TW, "threadweaver_providers": {"x": {"kind": "bard", "base_url": "http://x"}}},
-     "unknown provider kind for x"),
-    ("threadweaver", {**TW, "threadweaver_password": "hunter2"}, "threadweaver_password must have at least 12"),
+     "providers.x.kind\n  Input should be 'crush', 'openai', 'anthropic', 'mistral' or 'groq'"),
+    ("threadweaver", {**TW, "threadweaver_listen_address": "everywhere"},
+     "host\n  value is not a valid IPv4 or IPv6 address"),
+    ("threadweaver", {**TW, "threadweaver_mcp_servers": {"my__tools": {"url": "http://127.0.0.1:9/mcp"}}},
+     "MCP server name 'my__tools' must be an identifier without '__'"),
     ("threadweaver", {**TW, "threadweaver_gateway_clients": {"agent": {"cap_usd": 1, "providers": ["claude"]}}},
-     "may only use configured providers; wrong: claude"),
+     "gateway.clients.agent.providers names providers that are not configured: claude"),
+    ("threadweaver", {**TW, "threadweaver_password": "hunter2"}, "threadweaver_password must have at least 12"),
 ]  # fmt: skip
 
 

@@ -61,7 +61,7 @@ def serve(args: argparse.Namespace, every: bool, stdio: bool) -> int:
     import asyncio
     import logging
 
-    from claw.mcp.registry import load_module, read_config, server_settings
+    from claw.mcp.registry import check_ports, load_module, read_config, server_settings
 
     try:
         config = read_config(args.config)
@@ -71,19 +71,19 @@ def serve(args: argparse.Namespace, every: bool, stdio: bool) -> int:
         overrides = _overrides(args.overrides)
         if overrides and every:
             raise ConfigError(f"--set applies to one server; edit the configuration file for '{args.server}'")
+        settings = {name: server_settings(name, config, overrides) for name in names}
+        if every:
+            check_ports(config, settings)
         if args.server == "check":
-            for name in names:
-                server_settings(name, config)
             print(f"claw mcp: {args.config or 'the configuration'} is valid ({', '.join(names)})")
             return 0
         from claw.mcp.runtime import Endpoint, ToolMetrics, serve_http
 
         metrics = ToolMetrics()
         endpoints = []
-        for name in names:
-            settings = server_settings(name, config, overrides)
-            server = metrics.instrument(load_module(name).create(settings))
-            endpoints.append(Endpoint(server, settings.port, json_response=not SERVERS[name].streams_progress))
+        for name, server_config in settings.items():
+            server = metrics.instrument(load_module(name).create(server_config))
+            endpoints.append(Endpoint(server, server_config.port, json_response=not SERVERS[name].streams_progress))
     except ConfigError as err:
         print(f"claw mcp: {err}", file=sys.stderr)
         return 2

@@ -67,6 +67,18 @@ def server_settings(name: str, config: ProcessConfig, overrides: dict[str, str] 
         raise ConfigError(f"server {name}: {_first_error(err)}") from None
 
 
+def check_ports(config: ProcessConfig, settings: dict[str, BaseModel]) -> None:
+    """Refuse two servers, or a server and the metrics endpoint, on one port (the second would fail to bind)."""
+    owners: dict[int, str] = {config.metrics_port: "metrics_port"}
+    for name, server in settings.items():
+        port = getattr(server, "port", None)
+        if port is None:
+            continue
+        if port in owners:
+            raise ConfigError(f"servers {owners[port]} and {name} share port {port}; each needs its own")
+        owners[port] = name
+
+
 def _first_error(err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"

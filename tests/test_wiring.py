@@ -1,0 +1,168 @@
+"""The appliance's wiring has one source: appliance_services (playbooks/group_vars/all.yml).
+
+Each case changes one port or one unit name there and renders every consumer with Ansible's own templating: the
+roles' configs (OpenClaw, ThreadWeaver, MCP, the LED watcher, the exporters, Prometheus), the firewall rules the
+roles ask the base role for, the health gates and the roles' own unit files. A consumer that kept a copy of the
+old value fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.ansible_render import APPLIANCE_DEFAULTS, REPO, Node
+
+ROLES = ["base", "leds", "mcp_servers", "threadweaver", "openclaw", "exporters", "prometheus"]
+
+
+def services(**changes: dict[str, Any]) -> dict[str, Any]:
+    """The map of playbooks/group_vars/all.yml with ``changes`` merged into its entries."""
+    written = yaml.safe_load(APPLIANCE_DEFAULTS.read_text())["appliance_services_defaults"]
+    changed = copy.deepcopy(written)
+    for name, values in changes.items():
+        changed[name].update(values)
+    return changed
+
+
+def claw(**changes: dict[str, Any]) -> Node:
+    # An agent that reaches cloud models through ThreadWeaver's gateway: OpenClaw's config then names its URL.
+    agents = [{"id": "main"}, {"id": "capped", "gateway_model": "openai/gpt-4o-mini"}]
+    return Node(ROLES, appliance_services_defaults=services(**changes), openclaw_agents=agents)
+
+
+def openclaw_config(node: Node) -> str:
+    return json.dumps(json.loads(node.template("openclaw", "openclaw.json.j2", __openclaw_token="t")))
+
+
+def firewall_rule(node: Node, role: str, tasks_file: str, name: str) -> str:
+    """The nftables rule the role's task asks the base role to write (allow.nft.j2 with the task's item)."""
+    tasks = yaml.safe_load((REPO / "roles" / role / "tasks" / tasks_file).read_text())
+    for task in tasks:
+        rules = task.get("vars", {}).get("base_firewall_rules") or []
+        for rule in rules:
+            if rule["name"] == name:
+                item = {key: node.value(value) if "{{" in str(value) else value for key, value in rule.items()}
+                return node.template("base", "allow.nft.j2", item=item)
+    raise AssertionError(f"no firewall rule {name} in roles/{role}/tasks/{tasks_file}")
+
+
+def gate_url(node: Node, gate: str) -> str:
+    task = yaml.safe_load((REPO / "playbooks" / "tasks" / "gates" / f"{gate}.yml").read_text())[0]
+    return node.value(task["ansible.builtin.uri"]["url"], item="query")
+
+
+def test_the_defaults_render_the_wiring_every_service_had():
+    """Behaviour unchanged: the map's defaults give each consumer the ports and units it had before."""
+    node = claw()
+    mcp = yaml.safe_load(node.template("mcp_servers", "mcp.yml.j2"))
+    assert {name: server["port"] for name, server in mcp["servers"].items()} == {
+        "leds": 8701,
+        "system": 8702,
+        "crush": 8703,
+        "time": 8704,
+        "files": 8705,
+    }
+    assert mcp["metrics_port"] == 8709
+    assert "claw-mcp.service" in mcp["servers"]["system"]["allowed_units"]
+    assert "claw-mcp.service" not in mcp["servers"]["system"]["restartable_units"]
+    threadweaver = yaml.safe_load(node.template("threadweaver", "config.yml.j2"))
+    assert threadweaver["port"] == 8600
+    assert threadweaver["mcp"]["servers"]["time"] == {"url": "http://127.0.0.1:8704/mcp", "approval": "annotations"}
+    assert threadweaver["providers"]["crush"]["base_url"] == "http://10.89.77.11:8080/v1"
+    openclaw = openclaw_config(node)
+    assert "https://127.0.0.1:8600/v1" in openclaw
+    assert "http://127.0.0.1:8705/mcp" in openclaw
+    watcher = yaml.safe_load(node.template("leds", "leds-watcher.yml.j2"))
+    assert set(watcher["units"]) == {
+        "claw-leds.service",
+        "claw-mcp.service",
+        "openclaw.service",
+        "threadweaver.service",
+        "prometheus.service",
+    }
+    assert gate_url(node, "threadweaver") == "https://127.0.0.1:8600/healthz"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"threadweaver": {"port": 9600}}, "9600"),
+        ({"mcp": {"servers": {"leds": 9701, "system": 8702, "crush": 8703, "time": 8704, "files": 8705}}}, "9701"),
+    ],
+    ids=["threadweaver-port", "mcp-leds-port"],
+)
+def test_a_port_changed_in_the_map_reaches_every_consumer(change: dict[str, Any], expected: str):
+    node = claw(**change)
+    threadweaver = yaml.safe_load(node.template("threadweaver", "config.yml.j2"))
+    openclaw = openclaw_config(node)
+    mcp = yaml.safe_load(node.template("mcp_servers", "mcp.yml.j2"))
+    if "threadweaver" in change:
+        assert threadweaver["port"] == 9600
+        assert "https://127.0.0.1:9600/v1" in openclaw and ":8600" not in openclaw
+        assert "dport 9600 accept" in firewall_rule(node, "threadweaver", "service.yml", "threadweaver")
+        assert gate_url(node, "threadweaver") == "https://127.0.0.1:9600/healthz"
+    else:
+        assert mcp["servers"]["leds"]["port"] == 9701
+        assert threadweaver["mcp"]["servers"]["leds"]["url"] == "http://127.0.0.1:9701/mcp"
+        assert "http://127.0.0.1:9701/mcp" in openclaw and ":8701" not in openclaw
+    assert expected in openclaw
+
+
+def test_an_exporter_port_changed_in_the_map_reaches_prometheus_and_the_firewall():
+    node = claw(claw_exporter={"port": 9910})
+    prometheus = yaml.safe_load(node.template("prometheus", "prometheus.yml.j2"))
+    claw_job = next(job for job in prometheus["scrape_configs"] if job["job_name"] == "claw")
+    assert claw_job["static_configs"][0]["targets"] == ["10.89.77.10:9910"]
+    assert "dport 9910 accept" in firewall_rule(node, "exporters", "claw.yml", "claw-exporter")
+    assert node.value("exporters_claw_port") == 9910
+
+
+def test_a_unit_renamed_in_the_map_reaches_every_consumer():
+    node = claw(threadweaver={"unit": "weaver.service"})
+    mcp = yaml.safe_load(node.template("mcp_servers", "mcp.yml.j2"))["servers"]["system"]
+    assert "weaver.service" in mcp["allowed_units"] and "threadweaver.service" not in mcp["allowed_units"]
+    assert "weaver.service" in mcp["restartable_units"]
+    polkit = node.template("mcp_servers", "50-claw-mcp.rules.j2")
+    assert '"weaver.service"' in polkit and "threadweaver.service" not in polkit
+    exporter = yaml.safe_load(node.template("exporters", "claw-exporter.yml.j2"))
+    assert "weaver.service" in json.dumps(exporter) and "threadweaver.service" not in json.dumps(exporter)
+    assert "weaver" in node.template("exporters", "prometheus-node-exporter.default.j2")
+    watcher = yaml.safe_load(node.template("leds", "leds-watcher.yml.j2"))
+    assert "weaver.service" in watcher["units"] and "threadweaver.service" not in watcher["units"]
+    # The role installs and runs the unit under the new name.
+    assert node.value("_threadweaver_unit") == "weaver.service"
+    service_tasks = (REPO / "roles/threadweaver/tasks/service.yml").read_text()
+    assert "/etc/systemd/system/{{ _threadweaver_unit }}" in service_tasks
+
+
+def test_no_role_keeps_a_copy_of_a_port_or_unit_of_the_map():
+    """Role defaults, vars, tasks, templates and the playbooks name the map's ports and units only through it."""
+    written = yaml.safe_load(APPLIANCE_DEFAULTS.read_text())["appliance_services_defaults"]
+    ports = {str(entry["port"]) for entry in written.values() if "port" in entry}
+    ports |= {str(port) for port in written["mcp"]["servers"].values()}
+    # Units of Debian's packages, named by the packages themselves (and by no role).
+    units = {entry["unit"] for entry in written.values()} - {"prometheus.service", "prometheus-node-exporter.service"}
+    offenders = []
+    paths = [
+        *REPO.glob("roles/*/defaults/*.yml"),
+        *REPO.glob("roles/*/vars/*.yml"),
+        *REPO.glob("roles/*/tasks/*.yml"),
+        *REPO.glob("roles/*/handlers/*.yml"),
+        *REPO.glob("roles/*/templates/*.j2"),
+        *REPO.glob("playbooks/**/*.yml"),
+    ]
+    for path in paths:
+        if path == APPLIANCE_DEFAULTS:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            found = [port for port in ports if f":{port}" in code or f": {port}" in code or f"port {port}" in code]
+            found += [unit for unit in units if unit in code.replace(f"{unit}.j2", "")]
+            if found:
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {', '.join(found)}")
+    assert offenders == []
