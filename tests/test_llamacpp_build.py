@@ -18,6 +18,8 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
+from tests.ansible_render import trusted
+
 ROLE = Path(__file__).resolve().parents[1] / "roles" / "llamacpp"
 SMOKE = ROLE / "files" / "smoke.py"
 
@@ -28,23 +30,13 @@ OLD_X86 = "fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt"
 ORIN = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
 
 
-def _trusted(value: Any) -> Any:
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {key: _trusted(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_trusted(item) for item in value]
-    return value
-
-
 def render(expression: str, arch: str, cpu_flags: str, **overrides: Any) -> Any:
     """``expression`` templated with the role's defaults and vars on a node of ``arch`` with ``cpu_flags``."""
     loader = DataLoader()
     variables: dict[str, Any] = {}
     for name in ("defaults/main.yml", "vars/main.yml"):
-        variables.update(_trusted(loader.load_from_file(str(ROLE / name))))
-    variables.update(_trusted(overrides))
+        variables.update(trusted(loader.load_from_file(str(ROLE / name))))
+    variables.update(trusted(overrides))
     variables["ansible_facts"] = {
         "architecture": arch,
         "distribution": "Debian",

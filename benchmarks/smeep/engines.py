@@ -14,8 +14,8 @@ from typing import Any
 from claw.engine import ollama, openai
 from claw.engine.client import EngineClient
 from claw.engine.errors import CrushError, EngineDown, ModelUnavailable
-from claw.engine.models import ChatPart, ToolCall
-from claw.engine.models import Engine as EngineKind
+from claw.engine.records import ChatPart, ToolCall
+from claw.engine.records import Engine as EngineKind
 
 __all__ = ["Engine", "OllamaEngine", "OpenAIEngine", "Reply", "ToolCall", "make_engine"]
 

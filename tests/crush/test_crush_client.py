@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from claw.engine.client import EngineClient
 from claw.engine.models import PullProgress
+from claw.engine.records import LoadedModel, ModelInfo
+from pydantic import TypeAdapter
 
 pytestmark = pytest.mark.anyio
 
@@ -115,3 +117,10 @@ async def test_stream_chat_yields_chunks(llamacpp):
         chunks = [chunk async for chunk in client.stream_chat("gemma3-270m", HELLO)]
     assert [c.content for c in chunks] == ["Hello ", "from ", "gemma3-270m", ""]
     assert chunks[-1].done_reason == "stop"
+
+
+def test_the_records_keep_their_field_descriptions_in_json_schema():
+    # The MCP server's output schemas describe these plain dataclasses' fields from the docstrings under them.
+    loaded = TypeAdapter(LoadedModel).json_schema()["properties"]
+    assert loaded["size_vram_bytes"]["description"] == "Part of size_bytes in GPU memory"
+    assert TypeAdapter(ModelInfo).json_schema()["properties"]["quantization"]["description"] == "e.g. Q4_K_M"

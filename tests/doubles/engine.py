@@ -1,4 +1,5 @@
-"""Fake inference engines on real sockets, speaking the real wire formats (one double a protocol):
+"""Fake inference engines speaking the real wire formats (one double a protocol), on a real socket
+(``tests.doubles.http.serve(fake)``) or in process (``httpx.AsyncClient(transport=fake.transport())``):
 
 * :class:`FakeLlamaCpp`: llama-cpp-python's OpenAI-compatible server (shapes from llama_cpp/server/app.py and
   errors.py): ``GET /v1/models``; ``POST /v1/chat/completions``, JSON or server-sent events ending in
@@ -9,9 +10,10 @@
   stream), ``/api/generate`` (``keep_alive: 0`` unloads), ``/api/chat`` (JSON or NDJSON, tool calls with object
   arguments), ``/api/show``; and, as Ollama does, the OpenAI-compatible ``/v1`` (which 404s an unknown model).
 
-Both answer chat from scripts (:func:`say`, :func:`call`: the step is the number of assistant messages already in
-the request, so the fake keeps no conversation state), else "Hello from MODEL". Failure modes in front of either
-come from :class:`tests.doubles.http.Behaviour`. Serve one with ``tests.doubles.http.serve(fake)``.
+Both answer chat from ``replies`` if given (:class:`Reply`: text, tool calls, token counts or an error body, each
+in turn, whatever the model; what the ThreadWeaver tests pin), else from scripts (:func:`say`, :func:`call`: the
+step is the number of assistant messages already in the request, so the fake keeps no conversation state), else
+"Hello from MODEL". Failure modes in front of either come from :class:`tests.doubles.http.Behaviour`.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.doubles.http import Behaviour, Gate
+from tests.doubles.http import Behaviour, Gate, InProcess
 
 MODELS_DIR = "/var/lib/llamacpp/models"
+PROMPT_TOKENS = 26  # what a scripted answer says the prompt counted
 CREATED_AT = "2025-07-14T10:29:36.211543213+02:00"
 NDJSON = "application/x-ndjson"
 Step = dict[str, Any]  # {"text": "..."} or {"tools": [(name, arguments), ...]}
@@ -48,9 +51,30 @@ def call(name: str, **arguments: Any) -> Step:
 
 
 def pieces(text: str) -> list[str]:
-    """How a streamed text is split: word by word, each with its following space."""
-    words = text.split(" ")
-    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words) if w or i == 0] if text else []
+    """How a streamed text is split: word by word, each with the white space around it (joined, the text)."""
+    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+
+
+@dataclass
+class Reply:
+    """One answer with everything pinned. The provider fakes (:mod:`tests.doubles.providers`) answer from these,
+    and so do the engines given ``replies``."""
+
+    text: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"id" (optional), "name", "arguments": dict}]
+    input_tokens: int = 11
+    output_tokens: int = 7
+    status: int = 200
+    error: dict[str, Any] | None = None  # an error body to answer with `status`
+    chunks: list[str] | None = None  # how a streamed text is split (default: pieces(text))
+
+    def streamed(self) -> list[str]:
+        return self.chunks if self.chunks is not None else pieces(self.text)
+
+
+def next_reply(replies: list[Reply]) -> Reply:
+    """The next of a non-empty script of replies: each in turn, then the last one again and again."""
+    return replies.pop(0) if len(replies) > 1 else replies[0]
 
 
 def digest_of(name: str, index: int = 0) -> str:
@@ -75,8 +99,10 @@ def openai_error(message: str, kind: str, code: str | None, status: int) -> JSON
 
 @dataclass
 class Scripted(Behaviour):
-    """What both fakes share: request log, chat scripts, and the OpenAI-compatible chat answer."""
+    """What both fakes share: request log, replies and chat scripts, the OpenAI-compatible chat answer, and the
+    in-process transport."""
 
+    replies: list[Reply] = field(default_factory=list)  # answered in turn, before any script
     scripts: dict[str, list[Step]] = field(default_factory=dict)
     # model "router": the script is chosen by the user's prompt (several tasks, one model)
     router: Callable[[str], list[Step]] | None = None
@@ -91,19 +117,31 @@ class Scripted(Behaviour):
     def scripted(self, name: str) -> bool:
         return name in self.scripts or (name == "router" and self.router is not None)
 
-    def step(self, model: str, messages: list[dict[str, Any]]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
-        """The reply's text and tool calls for this point of the conversation."""
+    def app(self) -> Gate:
+        raise NotImplementedError
+
+    def transport(self) -> InProcess:
+        """The fake without a socket, for ``httpx.AsyncClient(transport=...)``: the same app, the same log."""
+        return InProcess(self.app(), self)
+
+    def reply(self, model: str, messages: list[dict[str, Any]]) -> Reply:
+        """The next of ``replies`` if there are any, else the script's step for this point of the conversation."""
+        if self.replies:
+            return next_reply(self.replies)
         prompt = " ".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
         script = self.router(prompt) if model == "router" and self.router else self.scripts.get(model)
         if script is None:
-            return f"Hello from {model}", []
-        script = script or [say("")]
-        step = script[min(sum(1 for m in messages if m.get("role") == "assistant"), len(script) - 1)]
+            step: Step = say(f"Hello from {model}")
+        else:
+            script = script or [say("")]
+            step = script[min(sum(1 for m in messages if m.get("role") == "assistant"), len(script) - 1)]
         if callable(step.get("text")):
             step = {**step, "text": step["text"]()}
         site = re.search(r"http://127\.0\.0\.1:\d+", prompt)
         step = json.loads(json.dumps(step).replace("{site}", site.group(0) if site else ""))
-        return step.get("text", ""), [tuple(pair) for pair in step.get("tools", [])]
+        text = step.get("text", "")
+        calls = [{"name": name, "arguments": arguments} for name, arguments in step.get("tools", [])]
+        return Reply(text, calls, input_tokens=PROMPT_TOKENS, output_tokens=len(pieces(text)))
 
     async def _pause(self, model: str) -> None:
         if model in self.slow:
@@ -111,11 +149,17 @@ class Scripted(Behaviour):
 
     def openai_chat(self, body: dict[str, Any], model: str, *, usage_in_stream: bool) -> Response:
         """A ``chat.completion`` answer, or its SSE stream with tool call arguments in two fragments each."""
-        text, tools = self.step(model, body.get("messages", []))
-        calls = [(f"call_{i}", name, json.dumps(args)) for i, (name, args) in enumerate(tools)]
+        reply = self.reply(model, body.get("messages", []))
+        if reply.error is not None:
+            return JSONResponse(reply.error, reply.status)
+        text = reply.text
+        calls = [
+            (call.get("id") or f"call_{i}", call["name"], json.dumps(call["arguments"]))
+            for i, call in enumerate(reply.tool_calls)
+        ]
         finish = "tool_calls" if calls else "stop"
-        tokens = len(pieces(text)) or 1
-        usage = {"prompt_tokens": 12, "completion_tokens": tokens, "total_tokens": 12 + tokens}
+        tokens = {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens}
+        usage = {**tokens, "total_tokens": reply.input_tokens + reply.output_tokens}
         base = {"id": "chatcmpl-5f0b6e21", "created": int(time.time()), "model": body.get("model") or model}
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
@@ -133,7 +177,7 @@ class Scripted(Behaviour):
 
         async def events() -> AsyncIterator[str]:
             yield event({"role": "assistant", "content": ""})
-            for piece in pieces(text):
+            for piece in reply.streamed():
                 yield event({"content": piece})
             for index, (ident, name, arguments) in enumerate(calls):
                 half = len(arguments) // 2
@@ -186,18 +230,36 @@ class FakeLlamaCpp(Scripted):
         return self.openai_chat(body, model, usage_in_stream=False)
 
 
-@dataclass
 class FakeOllama(Scripted):
-    version: str = "0.12.6"
-    # name -> size in bytes of the models on disk
-    models: dict[str, int] = field(default_factory=lambda: {"qwen3:4b": 2497293931, "llama3.2:1b": 1321098329})
-    # name -> context length of the models in memory
-    loaded: dict[str, int] = field(default_factory=lambda: {"qwen3:4b": 4096})
-    # name -> layer sizes of what the "Ollama library" offers to pull
-    library: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"gemma3:270m": (291548160, 8432, 358)})
-    # name -> (needed, available) for models that do not fit in memory
-    oom: dict[str, tuple[str, str]] = field(default_factory=dict)
-    offline: bool = False  # the node cannot reach the registry
+    """Ollama, the one double of it: on a socket for the engine client, the MCP server and SMEEP; in process
+    (:meth:`transport`, or ``tests.doubles.providers.adapter(fake)``) for ThreadWeaver, there with ``replies`` (any
+    model then answers) and ``mode = "refused"`` for a refused connection. Requests are logged as ``(method, path,
+    body)``; ``bodies`` are the bodies."""
+
+    kind = "crush"  # the ThreadWeaver provider kind that speaks to it
+
+    def __init__(
+        self,
+        *replies: Reply,
+        version: str = "0.12.6",
+        models: dict[str, int] | None = None,
+        loaded: dict[str, int] | None = None,
+        library: dict[str, tuple[int, ...]] | None = None,
+        oom: dict[str, tuple[str, str]] | None = None,
+        offline: bool = False,
+        **scripted: Any,
+    ) -> None:
+        super().__init__(replies=list(replies), **scripted)
+        self.version = version
+        # name -> size in bytes of the models on disk
+        self.models = {"qwen3:4b": 2497293931, "llama3.2:1b": 1321098329} if models is None else models
+        # name -> context length of the models in memory
+        self.loaded = {"qwen3:4b": 4096} if loaded is None else loaded
+        # name -> layer sizes of what the "Ollama library" offers to pull
+        self.library = {"gemma3:270m": (291548160, 8432, 358)} if library is None else library
+        # name -> (needed, available) for models that do not fit in memory
+        self.oom = {} if oom is None else oom
+        self.offline = offline  # the node cannot reach the registry
 
     def app(self) -> Gate:
         routes = [
@@ -222,7 +284,8 @@ class FakeOllama(Scripted):
         return JSONResponse({"error": f"model '{name}' not found"}, 404)
 
     def known(self, name: str) -> bool:
-        return name in self.models or self.scripted(name) or name in self.slow or name in self.broken
+        scripted = self.scripted(name) or name in self.slow or name in self.broken
+        return name in self.models or scripted or bool(self.replies)
 
     def _load(self, name: str) -> JSONResponse | None:
         """The error answer when ``name`` cannot be loaded, else None (and it is loaded)."""
@@ -325,11 +388,14 @@ class FakeOllama(Scripted):
                     )
                     return JSONResponse({"error": error}, 400)
         await self._pause(name)
-        text, tools = self.step(name, body.get("messages", []))
-        calls = [{"function": {"name": n, "arguments": a}} for n, a in tools]
-        words = pieces(text)
+        reply = self.reply(name, body.get("messages", []))
+        if reply.error is not None:
+            return JSONResponse(reply.error, reply.status)
+        calls = [{"function": {"name": c["name"], "arguments": c["arguments"]}} for c in reply.tool_calls]
+        words = reply.streamed()
         stream = body.get("stream", True)
-        message = {"role": "assistant", "content": "" if stream else text, **({"tool_calls": calls} if calls else {})}
+        content = "" if stream else reply.text
+        message = {"role": "assistant", "content": content, **({"tool_calls": calls} if calls else {})}
         final = {
             "model": name,
             "created_at": CREATED_AT,
@@ -338,9 +404,9 @@ class FakeOllama(Scripted):
             "done": True,
             "total_duration": 4883583458,
             "load_duration": 1334875,
-            "prompt_eval_count": 26,
+            "prompt_eval_count": reply.input_tokens,
             "prompt_eval_duration": 342546000,
-            "eval_count": len(words),
+            "eval_count": reply.output_tokens,
             "eval_duration": 4535599000,
         }
         if not stream:

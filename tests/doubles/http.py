@@ -1,5 +1,5 @@
-"""What the fake engines share: a real HTTP server in a thread, failure modes in front of the app, and a server of
-fixed answers for tests that pin exact bodies, statuses and delays."""
+"""What the fake engines share: a real HTTP server in a thread or an in-process httpx transport, failure modes in
+front of the app, and a server of fixed answers for tests that pin exact bodies, statuses and delays."""
 
 from __future__ import annotations
 
@@ -10,26 +10,36 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 import anyio
+import httpx
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-Mode = Literal["ok", "down", "hung", "wrong_service"]
+Mode = Literal["ok", "down", "hung", "wrong_service", "refused"]
 
 
 @dataclass
 class Behaviour:
     """How the fake misbehaves: ``down`` answers 502 like a proxy whose engine died, ``hung`` waits
-    ``hang_seconds`` before answering, ``wrong_service`` is some other web server on the port."""
+    ``hang_seconds`` before answering, ``wrong_service`` is some other web server on the port, ``refused`` refuses
+    the connection (in process only: on a socket, aim at :func:`closed_port_url` instead)."""
 
     mode: Mode = "ok"
     hang_seconds: float = 1.0
     url: str = ""
-    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)  # (method, path, JSON body or None)
+
+    @property
+    def count(self) -> int:
+        return len(self.requests)
+
+    @property
+    def bodies(self) -> list[Any]:
+        return [body for _method, _path, body in self.requests]
 
 
 class Gate:
@@ -49,6 +59,26 @@ class Gate:
         if scope["type"] == "http" and mode == "hung":
             await anyio.sleep(self.behaviour.hang_seconds)
         await self.app(scope, receive, send)
+
+
+def refused(request: httpx.Request) -> NoReturn:
+    """What httpx raises for a refused connection: anyio's message, the OS error underneath."""
+    raise httpx.ConnectError("All connection attempts failed", request=request) from ConnectionRefusedError(
+        111, "Connection refused"
+    )
+
+
+class InProcess(httpx.AsyncBaseTransport):
+    """An httpx transport into an app in this process (no socket); the Behaviour's ``refused`` mode refuses."""
+
+    def __init__(self, app: ASGIApp, behaviour: Behaviour) -> None:
+        self.asgi = httpx.ASGITransport(app=app)
+        self.behaviour = behaviour
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.behaviour.mode == "refused":
+            refused(request)
+        return await self.asgi.handle_async_request(request)
 
 
 @contextlib.contextmanager

@@ -2,30 +2,23 @@
 
 Each fake is an ``httpx.MockTransport`` handler: it records every request (path, headers, JSON body), counts them,
 validates what the real service validates (Anthropic's alternating roles and required max_tokens, Mistral's
-9-character tool call ids, Groq's rejected fields) and answers from a script of replies. ``adapter(fake)`` builds
-the real adapter of the fake's kind with its requests sent to the fake.
+9-character tool call ids, Groq's rejected fields) and answers from a script of replies
+(:class:`tests.doubles.engine.Reply`). The appliance's own engine is :class:`tests.doubles.engine.FakeOllama`, the
+same double the engine client's tests serve on a socket, here in process. ``adapter(fake)`` builds the real
+adapter of the fake's kind with its requests sent to the fake.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from claw.threadweaver import providers
 
-
-@dataclass
-class Reply:
-    text: str = ""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"id", "name", "arguments": dict}]
-    input_tokens: int = 11
-    output_tokens: int = 7
-    status: int = 200
-    error: dict[str, Any] | None = None  # an error body to answer with `status`
-    chunks: list[str] | None = None  # how a streamed text is split (default: per word)
+from tests.doubles.engine import FakeOllama, Reply, next_reply
+from tests.doubles.http import refused
 
 
 def sse(events: list[tuple[str | None, Any]]) -> bytes:
@@ -34,13 +27,6 @@ def sse(events: list[tuple[str | None, Any]]) -> bytes:
         payload = data if isinstance(data, str) else json.dumps(data)
         out.append((f"event: {event}\n" if event else "") + f"data: {payload}\n\n")
     return "".join(out).encode()
-
-
-def words(reply: Reply) -> list[str]:
-    if reply.chunks is not None:
-        return reply.chunks
-    parts = re.findall(r"\S+\s*", reply.text)
-    return parts or ([reply.text] if reply.text else [])
 
 
 class Fake:
@@ -65,13 +51,11 @@ class Fake:
         return httpx.MockTransport(self.handle)
 
     def next_reply(self) -> Reply:
-        return self.replies.pop(0) if len(self.replies) > 1 else (self.replies[0] if self.replies else Reply("ok"))
+        return next_reply(self.replies) if self.replies else Reply("ok")
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
-            # What httpx raises for a refused connection: anyio's message, the OS error underneath.
-            refused = ConnectionRefusedError(111, "Connection refused")
-            raise httpx.ConnectError("All connection attempts failed", request=request) from refused
+            refused(request)
         body = json.loads(request.content or b"{}")
         self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": body})
         problem = self.validate(request, body)
@@ -149,7 +133,7 @@ class FakeOpenAI(Fake):
 
     def stream_events(self, reply: Reply, body: dict[str, Any]) -> list[tuple[str | None, Any]]:
         events: list[tuple[str | None, Any]] = [(None, self.chunk(body, {"role": "assistant", "content": ""}))]
-        events += [(None, self.chunk(body, {"content": word})) for word in words(reply)]
+        events += [(None, self.chunk(body, {"content": word})) for word in reply.streamed()]
         for n, call in enumerate(self.wire_calls(reply)):
             arguments = call["function"]["arguments"]
             head = {
@@ -203,7 +187,7 @@ class FakeMistral(FakeOpenAI):
     def stream_events(self, reply: Reply, body: dict[str, Any]) -> list[tuple[str | None, Any]]:
         # Mistral sends whole tool calls in one delta and the usage in the last chunk, unasked.
         events: list[tuple[str | None, Any]] = [(None, self.chunk(body, {"role": "assistant", "content": ""}))]
-        events += [(None, self.chunk(body, {"content": word})) for word in words(reply)]
+        events += [(None, self.chunk(body, {"content": word})) for word in reply.streamed()]
         if reply.tool_calls:
             events.append((None, self.chunk(body, {"tool_calls": self.wire_calls(reply)})))
         last = self.chunk(body, {"content": ""}, "tool_calls" if reply.tool_calls else "stop")
@@ -309,7 +293,7 @@ class FakeAnthropic(Fake):
                 )
             )
             events.append(("ping", {"type": "ping"}))
-            for word in words(reply):
+            for word in reply.streamed():
                 events.append(
                     (
                         "content_block_delta",
@@ -350,66 +334,6 @@ class FakeAnthropic(Fake):
         )
         events.append(("message_stop", {"type": "message_stop"}))
         return httpx.Response(200, content=sse(events), headers={"content-type": "text/event-stream"})
-
-
-class FakeOllama(Fake):
-    kind = "crush"
-
-    def validate(self, request: httpx.Request, body: dict[str, Any]) -> httpx.Response | None:
-        if request.url.path != "/api/chat":
-            return httpx.Response(404, text="404 page not found")
-        for message in body["messages"]:
-            for call in message.get("tool_calls") or []:
-                if not isinstance(call["function"]["arguments"], dict):
-                    return httpx.Response(
-                        400,
-                        json={
-                            "error": "json: cannot unmarshal string into Go struct field"
-                            " .messages.tool_calls.function.arguments of type api.ToolCallFunctionArguments"
-                        },
-                    )
-        return None
-
-    def message(self, reply: Reply, text: str) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": text}
-        return message
-
-    def final(self, reply: Reply, body: dict[str, Any], text: str) -> dict[str, Any]:
-        message = self.message(reply, text)
-        if reply.tool_calls:
-            message["tool_calls"] = [
-                {"function": {"name": c["name"], "arguments": c["arguments"]}} for c in reply.tool_calls
-            ]
-        return {
-            "model": body["model"],
-            "created_at": "2026-01-01T00:00:00.000000Z",
-            "message": message,
-            "done_reason": "stop",
-            "done": True,
-            "total_duration": 1_000_000,
-            "load_duration": 1_000,
-            "prompt_eval_count": reply.input_tokens,
-            "prompt_eval_duration": 1_000,
-            "eval_count": reply.output_tokens,
-            "eval_duration": 1_000,
-        }
-
-    def json(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
-        return self.final(reply, body, reply.text)
-
-    def stream(self, reply: Reply, body: dict[str, Any]) -> httpx.Response:
-        lines = [
-            {
-                "model": body["model"],
-                "created_at": "2026-01-01T00:00:00Z",
-                "message": {"role": "assistant", "content": word},
-                "done": False,
-            }
-            for word in words(reply)
-        ]
-        lines.append(self.final(reply, body, ""))
-        content = "".join(json.dumps(line) + "\n" for line in lines).encode()
-        return httpx.Response(200, content=content, headers={"content-type": "application/x-ndjson"})
 
 
 FAKES = {

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from claw.exporters import pi_sysfs
 from claw.exporters.claw import (
-    DEFAULT_UNITS,
     FAMILIES,
     LED_LEVELS,
     SOURCES,
@@ -38,6 +37,17 @@ REPO = Path(__file__).resolve().parents[2]
 PI5_ROOT = REPO / "tests" / "fixtures" / "pi5_sysfs"
 SYSFS_SOURCES = ("thermal", "throttled", "fan", "nvme")
 OFFLINE = {"gateway_url": None, "leds_socket": None, "units": ()}  # settings that leave the live sources out
+# The claw node's units as the rendered /etc/claw/claw-exporter.yml lists them (appliance_claw_units).
+UNITS = (
+    "threadweaver.service",
+    "openclaw.service",
+    "claw-mcp.service",
+    "claw-leds.service",
+    "claw-leds-watcher.service",
+    "prometheus.service",
+    "claw-exporter.service",
+    "prometheus-node-exporter.service",
+)
 HEALTHZ = {"/healthz": (200, {"ok": True, "status": "live"}), "/readyz": (200, {"ok": True, "status": "ready"})}
 
 
@@ -382,8 +392,10 @@ def test_unit_states_from_one_systemctl_call(tmp_path):
     assert runner.calls == [["systemctl", "show", "-p", "ActiveState", "--value", *units]]  # one call per scrape
 
 
-def test_default_units_cover_the_appliance():
-    assert {"openclaw.service", "claw-mcp.service", "claw-leds.service"} <= set(DEFAULT_UNITS)
+def test_without_configured_sources_only_sysfs_is_read():
+    """No defaults of the appliance's wiring: the gateway and the units come from the rendered config only."""
+    settings = ClawExporterSettings()
+    assert (settings.listen, settings.gateway_url, settings.units) == (None, None, ())
 
 
 @pytest.mark.parametrize(
@@ -421,10 +433,10 @@ def live_collector(pi5_root, fake_engine, led_socket, crush_url, tmp_path) -> Cl
     (root / "run/claw-watts").write_text("4.6\n")
     return collector(
         root,
-        runner=FakeSystemctl(dict.fromkeys(DEFAULT_UNITS, "active")),
+        runner=FakeSystemctl(dict.fromkeys(UNITS, "active")),
         gateway_url=fake_engine(HEALTHZ),
         leds_socket=led_socket,
-        units=DEFAULT_UNITS,
+        units=UNITS,
         claw_power_file=Path("/run/claw-watts"),
         crush_metrics_url=crush_url,
     )
@@ -491,6 +503,7 @@ def test_registering_does_not_read_the_sources(closed_port_url, caplog):
 def test_settings_from_yaml_with_flags_on_top(tmp_path):
     config = tmp_path / "exporter.yml"
     config.write_text(
+        "listen: 0.0.0.0:9910\n"
         "gateway_url: http://127.0.0.1:18789/\n"
         "units: [openclaw.service]\n"
         "crush_metrics_url: http://crush:9811/metrics\n"
@@ -505,7 +518,8 @@ def test_settings_from_yaml_with_flags_on_top(tmp_path):
     assert settings.currency == "EUR"
     assert settings.crush_idle_watts is None
     assert settings.timeout_seconds == 0.25
-    assert settings.listen == "0.0.0.0:9810"
+    assert settings.listen == "0.0.0.0:9910"
+    assert load_settings(config, {"listen": "127.0.0.1:0"}).listen == "127.0.0.1:0"
     assert load_settings(None) == ClawExporterSettings()
 
 
@@ -533,6 +547,13 @@ def test_main_reports_a_bad_config(tmp_path, capsys):
     assert main(["--config", str(config)]) == 2
     assert "expected a mapping" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "missing.yml")]) == 2
+
+
+def test_main_needs_a_listen_address(tmp_path, capsys):
+    config = tmp_path / "exporter.yml"
+    config.write_text("gateway_url: null\n")
+    assert main(["--config", str(config)]) == 2
+    assert "listen: required; give --listen HOST:PORT or set listen in --config" in capsys.readouterr().err
 
 
 def wait_for_port(proc: subprocess.Popen, deadline_s: float = 15.0) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
-from claw.engine.models import LoadedModel
+from claw.engine.records import LoadedModel
 from claw.exporters.engine import read_engine
 
 
@@ -124,3 +126,11 @@ def test_llamacpp_not_ready_does_not_wait_for_the_models(fake_engine, llamacpp_r
     status = read_engine("llamacpp", fake_engine(routes), timeout=5)
     assert not status.up and status.error == "GET /health: HTTP 503 (Loading model)"
     assert time.perf_counter() - started < 1.0
+
+
+def test_the_exporter_does_not_load_pydantic():
+    # The engine path (claw.engine errors, records, dialects, sync) keeps the exporter as light as before the
+    # engine package: pydantic alone would add about 9 MiB of resident memory on the node.
+    code = "import sys, claw.exporters.crush; print('pydantic' in sys.modules, 'claw.engine.client' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]

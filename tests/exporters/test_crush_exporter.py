@@ -275,7 +275,23 @@ def test_process_serves_metrics_and_exits_cleanly_on_sigterm(jetson_root):
 def test_parser_takes_the_llamacpp_config():
     from claw.exporters.crush import build_parser
 
-    assert build_parser().parse_args(["--llamacpp-config", "/etc/llamacpp/config.json"]).llamacpp_config == Path(
-        "/etc/llamacpp/config.json"
-    )
-    assert build_parser().parse_args([]).llamacpp_config is None
+    listen = ["--listen", "127.0.0.1:0"]
+    assert build_parser().parse_args(
+        [*listen, "--llamacpp-config", "/etc/llamacpp/config.json"]
+    ).llamacpp_config == Path("/etc/llamacpp/config.json")
+    assert build_parser().parse_args(listen).llamacpp_config is None
+
+
+def test_listen_is_required(capsys):
+    """The unit passes --listen from appliance_services; the exporter knows no port of its own."""
+    with pytest.raises(SystemExit):
+        main(["--engine", "none"])
+    assert "the following arguments are required: --listen" in capsys.readouterr().err
+
+
+def test_an_engine_needs_its_url(capsys):
+    with pytest.raises(SystemExit):
+        main(["--listen", "127.0.0.1:0", "--engine", "llamacpp"])
+    assert "--engine-url is required with --engine llamacpp" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="engine 'ollama' needs engine_url"):
+        CrushCollector(Path("/nonexistent"), engine="ollama")

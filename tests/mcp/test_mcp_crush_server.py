@@ -172,8 +172,9 @@ async def test_gpu_summary_from_the_real_exporter(ollama, exporter_url):
 def test_settings_and_registry():
     settings = server_settings("crush", ProcessConfig(), {"engine_url": "http://crush:11434", "engine": "ollama"})
     assert isinstance(settings, Settings)
-    assert (settings.port, settings.engine_url, settings.engine) == (8703, "http://crush:11434", "ollama")
-    assert settings.exporter_url == "http://crush:9811/metrics" and settings.allow_pull
+    assert (settings.port, settings.engine_url, settings.engine) == (None, "http://crush:11434", "ollama")
+    # No exporter unless the configuration names one (the rendered /etc/claw/mcp.yml does): no gpu_summary.
+    assert settings.exporter_url is None and settings.allow_pull
     assert create(settings).name == "crush"
     for bad in ({"engine_url": "crush:11434"}, {"engine": "vllm"}, {"timeout_seconds": "0"}, {"colour": "red"}):
         with pytest.raises(ConfigError):

@@ -177,7 +177,7 @@ async def test_a_missing_daemon_is_a_tool_error_naming_the_socket(sock_dir, tool
 def test_settings_defaults_and_refusals():
     settings = server_settings("leds", ProcessConfig())
     assert isinstance(settings, Settings)
-    assert (settings.port, settings.socket) == (8701, Path("/run/claw-leds/leds.sock"))
+    assert (settings.port, settings.socket) == (None, Path("/run/claw-leds/leds.sock"))
     with pytest.raises(ValidationError):
         Settings.model_validate({"sockt": "/tmp/x"})
     with pytest.raises(ValidationError):

@@ -125,9 +125,67 @@ def test_check_validates_every_enabled_server_without_serving(tmp_path, capsys):
     from claw.cli import main
 
     config = tmp_path / "mcp.yml"
-    config.write_text(f"servers:\n  files: {{root: '{tmp_path}'}}\n  time: {{database: '{tmp_path}/t.db'}}\n")
+    config.write_text(
+        "metrics_port: 9709\nservers:\n"
+        f"  files: {{port: 9705, root: '{tmp_path}'}}\n  time: {{port: 9704, database: '{tmp_path}/t.db'}}\n"
+    )
     assert main(["mcp", "check", "--config", str(config)]) == 0
     assert "is valid (files, time)" in capsys.readouterr().out
     config.write_text("servers:\n  time: {zone: Mars/Olympus, max_pending: 0}\n")
     assert main(["mcp", "check", "--config", str(config)]) == 2
     assert "server time: max_pending" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "argv", "expected"),
+    [
+        # The ports are the configuration's (rendered from appliance_services): over HTTP each must be there.
+        ("servers:\n  time: {port: 9704}\n", ["check"], "metrics_port: required to serve over HTTP"),
+        ("metrics_port: 9709\nservers:\n  time: {}\n", ["check"], "servers.time.port: required to serve time"),
+        ("metrics_port: 9709\nservers:\n  time: {}\n", ["serve"], "servers.time.port: required to serve time"),
+        ("metrics_port: 9709\n", ["time", "--http"], "servers.time.port: required to serve time over HTTP"),
+        ("servers: {time: {port: 9704}}\n", ["time", "--http"], "metrics_port: required"),
+    ],
+)
+def test_http_needs_the_configured_ports(tmp_path, capsys, yaml_text, argv, expected):
+    from claw.cli import main
+
+    config = tmp_path / "mcp.yml"
+    config.write_text(yaml_text)
+    assert main(["mcp", *argv, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert f"set it in {config}" in err  # where to put it
+    assert "Traceback" not in err
+
+
+def test_check_refuses_a_server_on_the_metrics_port(tmp_path, capsys):
+    from claw.cli import main
+
+    config = tmp_path / "mcp.yml"
+    config.write_text("metrics_port: 9709\nservers:\n  time: {port: 9709}\n")
+    assert main(["mcp", "check", "--config", str(config)]) == 2
+    assert "servers metrics_port and time share port 9709; each needs its own" in capsys.readouterr().err
+
+
+def test_one_server_over_http_names_set_port_as_a_way_out(tmp_path, capsys):
+    from claw.cli import main
+
+    config = tmp_path / "mcp.yml"
+    config.write_text("metrics_port: 9709\n")
+    assert main(["mcp", "time", "--http", "--config", str(config), "--set", "zone=UTC"]) == 2
+    assert "or with --set port=PORT" in capsys.readouterr().err
+
+
+def test_stdio_needs_no_port_and_no_file(tmp_path, monkeypatch):
+    """A desktop client's `claw mcp NAME --stdio`: no /etc/claw/mcp.yml, no port, the settings still validate."""
+    from claw.mcp import servers
+    from claw.mcp.registry import read_config
+
+    monkeypatch.setattr(servers, "DEFAULT_CONFIG", tmp_path / "absent.yml")
+    monkeypatch.setattr("claw.mcp.registry.DEFAULT_CONFIG", tmp_path / "absent.yml")
+    config = read_config(None)
+    assert config.metrics_port is None and config.servers == {}
+    settings = server_settings("files", config, {"root": str(tmp_path)})
+    assert settings.port is None
+    assert servers.configured_endpoint(None, "files") is None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from claw.mcp.registry import ConfigError
-from claw.mcp.system import DEFAULT_RESTARTABLE, DEFAULT_UNITS, Settings, build_server, create
+from claw.mcp.system import Settings, build_server, create
 from claw.mcp.units import CommandResult
 from mcp import Client
 from pydantic import ValidationError
@@ -22,6 +22,19 @@ BIN = FIXTURES / "bin"
 NOW = datetime(2025, 6, 2, 10, 0, 0, tzinfo=timezone.utc)
 READ_TOOLS = {"cpu", "memory", "disk", "temperature_and_throttling", "uptime_and_load", "network"}
 SERVICE_TOOLS = {"service_status", "service_logs", "restart_service"}
+# The units the rendered /etc/claw/mcp.yml lists (appliance_claw_units); the server itself has no default list.
+UNITS = [
+    "threadweaver.service",
+    "openclaw.service",
+    "claw-mcp.service",
+    "claw-leds.service",
+    "claw-leds-watcher.service",
+    "prometheus.service",
+    "claw-exporter.service",
+    "prometheus-node-exporter.service",
+]
+# Restarting the process that serves the call would cut the answer off: the role leaves claw-mcp.service out.
+RESTARTABLE = [unit for unit in UNITS if unit != "claw-mcp.service"]
 # Busy and idle jiffies each core gains between the two /proc/stat samples: 50 %, 30 %, 0 %, 100 %.
 CORE_DELTAS = [(50, 50), (30, 70), (0, 100), (100, 0)]
 
@@ -70,6 +83,8 @@ def settings(root: Path, **overrides) -> Settings:
         "ip": str(BIN / "fake-ip"),
         "vcgencmd": None,
         "cpu_sample_seconds": 0.1,
+        "allowed_units": UNITS,
+        "restartable_units": RESTARTABLE,
         **overrides,
     }
     return Settings(**values)
@@ -352,7 +367,7 @@ async def test_service_status_of_one_and_of_all_allowed_units(root, calls):
         }
     ]
     services = {s["unit"]: s for s in every.structured_content["services"]}
-    assert list(services) == list(DEFAULT_UNITS)
+    assert list(services) == UNITS
     assert services["threadweaver.service"]["active_state"] == "failed"
     assert services["threadweaver.service"]["restarts"] == 3
     assert services["threadweaver.service"]["main_pid"] is None
@@ -361,7 +376,7 @@ async def test_service_status_of_one_and_of_all_allowed_units(root, calls):
     assert [argv[:2] for argv in show] == [["systemctl", "show"], ["systemctl", "show"]]
     assert show[0][2].startswith("--property=Id,")
     assert show[0][3:] == ["openclaw.service"]
-    assert show[1][3:] == list(DEFAULT_UNITS)
+    assert show[1][3:] == UNITS
 
 
 @pytest.mark.parametrize(
@@ -383,6 +398,20 @@ async def test_refused_units_never_start_a_process(root, calls, tool, unit, frag
     async with Client(server(root)) as client:
         result = await client.call_tool(tool, {"unit": unit})
     assert fragment in error_of(result, tool)
+    assert not calls.exists(), recorded(calls)
+
+
+async def test_without_configured_units_the_service_tools_answer_for_none(root, calls):
+    """No units in the configuration (a desktop client's stdio server): nothing is listed or started."""
+    async with Client(server(root, allowed_units=[], restartable_units=[])) as client:
+        every = await client.call_tool("service_status", {})
+        logs = await client.call_tool("service_logs", {"unit": "openclaw.service"})
+        restart = await client.call_tool("restart_service", {"unit": "openclaw.service"})
+    assert every.structured_content == {"services": []}
+    assert error_of(logs, "service_logs") == (
+        "openclaw.service is not one of the services this tool may inspect: none (allowed_units is empty)"
+    )
+    assert "is not one of the services" in error_of(restart, "restart_service")
     assert not calls.exists(), recorded(calls)
 
 
@@ -449,11 +478,10 @@ async def test_a_missing_systemctl_is_a_precise_error(root, tmp_path):
 
 def test_settings_defaults_and_refusals(tmp_path):
     defaults = Settings()
-    assert defaults.port == 8702
+    # Port and units come from the rendered configuration only: over stdio none is needed.
+    assert defaults.port is None
     assert defaults.mounts == ["/"]
-    assert defaults.allowed_units == list(DEFAULT_UNITS)
-    assert defaults.restartable_units == list(DEFAULT_RESTARTABLE)
-    assert "claw-mcp.service" in defaults.allowed_units and "claw-mcp.service" not in defaults.restartable_units
+    assert defaults.allowed_units == [] and defaults.restartable_units == []
     for bad in (
         {"allowed_units": ["ssh"]},
         {"allowed_units": ["../x.service"]},

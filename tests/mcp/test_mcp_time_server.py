@@ -382,7 +382,7 @@ async def test_led_signal_tolerates_a_missing_daemon(caplog, tmp_path):
 
 def test_settings_defaults_and_refusals(tmp_path):
     defaults = Settings()
-    assert (defaults.port, defaults.zone, defaults.leds_socket) == (8704, None, None)
+    assert (defaults.port, defaults.zone, defaults.leds_socket) == (None, None, None)
     assert defaults.database == Path("/var/lib/claw/mcp/time.sqlite3")
     assert defaults.max_pending == 1000
     with pytest.raises(ValidationError):

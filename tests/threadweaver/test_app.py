@@ -30,6 +30,7 @@ async def client(tmp_path, fakes, monkeypatch):
     monkeypatch.setenv("THREADWEAVER_STORE_KEY", "ab" * 32)
     settings = Settings.model_validate(
         {
+            "port": 8600,
             "store": {"path": str(tmp_path / "threads.db"), "key_file": None},
             "providers": {
                 "openai": {"kind": "openai", "base_url": "https://openai.test/v1"},

@@ -88,6 +88,7 @@ async def api(tmp_path, engine, monkeypatch) -> AsyncIterator[tuple[httpx.AsyncC
     monkeypatch.setenv("THREADWEAVER_STORE_KEY", "ab" * 32)
     settings = Settings.model_validate(
         {
+            "port": 8600,
             "store": {"path": str(tmp_path / "threads.db"), "key_file": None},
             "providers": {
                 "crush": {"kind": "crush", "base_url": base_url(kind, fake.url), "engine": kind, "timeout_s": 5}

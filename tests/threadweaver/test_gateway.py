@@ -17,7 +17,8 @@ from claw.threadweaver.providers.model import Message, Request
 from claw.threadweaver.router import Route
 from pydantic import ValidationError
 
-from tests.doubles.providers import FakeAnthropic, FakeOllama, FakeOpenAI, Reply
+from tests.doubles.engine import FakeOllama
+from tests.doubles.providers import FakeAnthropic, FakeOpenAI, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
 
 pytestmark = pytest.mark.anyio
@@ -51,6 +52,7 @@ def settings_for(tmp_path, **gateway: Any) -> Settings:
     }
     return Settings.model_validate(
         {
+            "port": 8600,
             "store": {"path": str(tmp_path / "threads.db"), "key_file": None},
             "providers": {
                 "openai": {"kind": "openai", "base_url": "https://openai.test/v1", "models": ["gpt-4o-mini"]},

@@ -66,6 +66,17 @@ def test_check_names_what_is_wrong(config, change, expected):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["check", "validate"])
+def test_the_port_is_required(config, command):
+    """The console knows no port of its own: the file (rendered from appliance_services) names it."""
+    path, settings = config
+    del settings["port"]
+    result = run(command, "--config", str(write(path, settings)))
+    assert result.returncode == 2
+    assert "port\n  Field required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_check_refuses_a_plain_password_file(config):
     path, settings = config
     result = run("check", "--config", str(write(path, {**settings, "password_file": settings["tls"]["cert_file"]})))

@@ -47,7 +47,8 @@ def test_no_limit_and_nothing_asked_sends_no_limit():
 
 def test_the_config_carries_the_limit_to_the_adapter_and_refuses_nonsense():
     settings = config.Settings.model_validate(
-        {"providers": {"crush": {"kind": "crush", "base_url": "http://crush.test:8080/v1", "engine": "llamacpp",
+        {"port": 8600,
+         "providers": {"crush": {"kind": "crush", "base_url": "http://crush.test:8080/v1", "engine": "llamacpp",
                                  "max_output_tokens": 96, "extra_body": {"stop": ["<end_of_turn>"]}}}}
     )  # fmt: skip
     adapter = build_adapters(settings)["crush"]

@@ -7,7 +7,8 @@ import pytest
 from claw.threadweaver.providers import errors
 from claw.threadweaver.providers.model import Message, Request, ToolCall, ToolSpec
 
-from tests.doubles.providers import FakeAnthropic, FakeGroq, FakeMistral, FakeOllama, FakeOpenAI, Reply, adapter
+from tests.doubles.engine import FakeOllama
+from tests.doubles.providers import FakeAnthropic, FakeGroq, FakeMistral, FakeOpenAI, Reply, adapter
 
 pytestmark = pytest.mark.anyio
 ALL = [FakeOpenAI, FakeAnthropic, FakeMistral, FakeGroq, FakeOllama]
@@ -67,7 +68,7 @@ async def test_request_bodies_follow_each_wire_format():
     assert mistral.bodies[0]["max_tokens"] == 99 and "max_completion_tokens" not in mistral.bodies[0]
     body = ollama.bodies[0]
     assert body["options"] == {"num_predict": 99, "temperature": 0.2} and body["stream"] is False
-    assert ollama.requests[0]["path"] == "/api/chat"
+    assert ollama.requests[0][:2] == ("POST", "/api/chat")
 
 
 async def test_anthropic_requires_max_tokens_so_a_default_is_sent():
@@ -283,8 +284,7 @@ async def test_crush_errors_use_the_crush_vocabulary():
     with pytest.raises(errors.ProviderBadRequest, match="model 'm1' is not on the crush node") as caught:
         await adapter(fake).complete(ask())
     assert caught.value.crush_code == "model_missing"
-    fake = FakeOllama()
-    fake.down = True
+    fake = FakeOllama(mode="refused")
     with pytest.raises(errors.ProviderDown, match=r"nothing listens on .* stopped or still starting") as caught:
         await adapter(fake).complete(ask())
     assert caught.value.crush_code == "engine_down"

@@ -30,7 +30,9 @@ class Clock:
 @asynccontextmanager
 async def client_for(tmp_path, monkeypatch, panel: StatusPanel | None) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("THREADWEAVER_STORE_KEY", "ab" * 32)
-    settings = Settings.model_validate({"store": {"path": str(tmp_path / "threads.db"), "key_file": None}})
+    settings = Settings.model_validate(
+        {"port": 8600, "store": {"path": str(tmp_path / "threads.db"), "key_file": None}}
+    )
     console = build_console(settings)
     app = create_app(console, sessions(), panel)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tw") as http:
@@ -42,7 +44,13 @@ async def client_for(tmp_path, monkeypatch, panel: StatusPanel | None) -> AsyncI
 
 def panel_for(prometheus: FakePrometheus, clock: Clock) -> StatusPanel:
     transport = httpx.MockTransport(prometheus.handle)
-    sources = Sources(engine_url=None, leds_socket=None, last_update_file=None, prometheus_transport=transport)
+    sources = Sources(
+        prometheus_url="http://prometheus.test",
+        engine_url=None,
+        leds_socket=None,
+        last_update_file=None,
+        prometheus_transport=transport,
+    )
     return StatusPanel(sources, cache_s=10, clock=clock)
 
 

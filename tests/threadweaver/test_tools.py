@@ -130,6 +130,7 @@ async def chat(tmp_path, mcp_servers, monkeypatch) -> AsyncIterator[Callable[...
             servers = {name: {"url": url} for name, url in mcp_servers.urls.items()}
         settings = Settings.model_validate(
             {
+                "port": 8600,
                 "store": {"path": str(tmp_path / f"threads-{len(stack._exit_callbacks)}.db"), "key_file": None},
                 "providers": {
                     "model": {

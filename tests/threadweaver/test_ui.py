@@ -29,7 +29,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.doubles.providers import FakeAnthropic, FakeOllama, Reply
+from tests.doubles.engine import FakeOllama
+from tests.doubles.providers import FakeAnthropic, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,6 +78,7 @@ class Server:
     def __init__(self, tmp: Path) -> None:
         settings = Settings.model_validate(
             {
+                "port": 8600,
                 "store": {"path": str(tmp / "threads.db"), "key_file": None},
                 "providers": {
                     "claude": {

@@ -11,7 +11,8 @@ from claw.threadweaver.app import CSP, STATIC, create_app
 from claw.threadweaver.config import Settings
 from fastapi.testclient import TestClient
 
-from tests.doubles.providers import FakeAnthropic, FakeOllama, Reply
+from tests.doubles.engine import FakeOllama
+from tests.doubles.providers import FakeAnthropic, Reply
 from tests.threadweaver.console_login import PASSWORD, sessions
 
 
@@ -20,6 +21,7 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setenv("THREADWEAVER_STORE_KEY", "cd" * 32)
     settings = Settings.model_validate(
         {
+            "port": 8600,
             "store": {"path": str(tmp_path / "threads.db"), "key_file": None},
             "providers": {
                 "crush": {"kind": "crush", "base_url": "http://crush.test:11434", "models": ["qwen3:8b", "gemma3"]},

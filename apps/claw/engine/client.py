@@ -27,21 +27,14 @@ from claw.engine import errors, ollama, openai
 from claw.engine.errors import CrushError, EngineDown, EngineError, ModelMissing, UnsupportedOperation
 from claw.engine.models import (
     ChatChunk,
-    ChatPart,
     ChatReply,
-    Engine,
-    EngineChoice,
     EngineHealth,
-    LoadedModel,
-    Messages,
-    ModelInfo,
     ProgressCallback,
     PullProgress,
     PullResult,
     UnloadResult,
-    as_int,
-    as_str,
 )
+from claw.engine.records import ChatPart, Engine, EngineChoice, LoadedModel, Messages, ModelInfo, as_int, as_str
 
 DEFAULT_TIMEOUT_S = 10.0
 

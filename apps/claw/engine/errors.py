@@ -40,7 +40,7 @@ _ERRNO_REASONS = {
 _REGISTRY = re.compile(r"registry\.ollama\.ai|dial tcp|no such host|TLS handshake", re.IGNORECASE)
 
 
-def _one_line(text: str, limit: int = _MAX_DETAIL) -> str:
+def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
@@ -51,7 +51,7 @@ class CrushError(Exception):
     code: ClassVar[str] = "crush_error"
 
     def __init__(self, message: str) -> None:
-        super().__init__(_one_line(message, limit=600))
+        super().__init__(one_line(message, limit=600))
 
     @property
     def message(self) -> str:
@@ -90,12 +90,12 @@ class EngineDown(CrushError):
         if refused:
             # The node's kernel answered the SYN with a reset: crush is up, nothing listens on the port.
             message = (
-                f"nothing listens on {address} ({_one_line(detail)}): the crush {unit} is stopped or still "
+                f"nothing listens on {address} ({one_line(detail)}): the crush {unit} is stopped or still "
                 f"starting; check it on the crush node"
             )
         else:
             message = (
-                f"the crush node at {address} answers but its {service} is not working ({_one_line(detail)}); "
+                f"the crush node at {address} answers but its {service} is not working ({one_line(detail)}); "
                 f"check the {unit} on the crush node"
             )
         super().__init__(message)
@@ -149,7 +149,7 @@ class OutOfMemory(ModelUnavailable):
         elif needed:
             amounts = f": it needed {needed} more"
         else:
-            amounts = f" ({_one_line(detail)})" if detail else ""
+            amounts = f" ({one_line(detail)})" if detail else ""
         CrushError.__init__(
             self,
             f"{what} does not fit in the crush node's memory{amounts}; "
@@ -177,7 +177,7 @@ class EngineError(CrushError):
         self.detail = detail
         self.status = status
         prefix = f"the inference engine reported an error (HTTP {status})" if status else "the inference engine failed"
-        super().__init__(f"{prefix}: {_one_line(detail)}" + (f"; {hint}" if hint else ""))
+        super().__init__(f"{prefix}: {one_line(detail)}" + (f"; {hint}" if hint else ""))
 
 
 def address_of(url: str | httpx.URL) -> str:
@@ -187,7 +187,7 @@ def address_of(url: str | httpx.URL) -> str:
     return f"{parsed.host}:{port}"
 
 
-def _connect_reason(exc: BaseException) -> str:
+def connect_reason(exc: BaseException) -> str:
     """The cause of a failed connect in words, from the OS error under httpx's (anyio says only "All connection
     attempts failed")."""
     seen: BaseException | None = exc
@@ -199,7 +199,7 @@ def _connect_reason(exc: BaseException) -> str:
         if isinstance(seen, OSError) and seen.errno in _ERRNO_REASONS:
             return _ERRNO_REASONS[seen.errno]
         seen = seen.__cause__ or seen.__context__
-    return _one_line(str(exc) or type(exc).__name__, 120)
+    return one_line(str(exc) or type(exc).__name__, 120)
 
 
 def from_exception(
@@ -212,7 +212,7 @@ def from_exception(
     if isinstance(exc, httpx.TimeoutException):
         return EngineTimeout(address, action, timeout, service)
     if isinstance(exc, httpx.ConnectError):
-        reason = _connect_reason(exc)
+        reason = connect_reason(exc)
         if reason == REFUSED:
             # nftables on crush admits claw to the port and the kernel resets the connection: the node is on the
             # LAN and answering, the service is not listening.
@@ -290,4 +290,4 @@ def from_response(
         return EngineDown(address, detail, service)
     if status == 404 and model is None:
         return EngineDown(address, f"HTTP 404 for {action}; is this the right service and port?", service)
-    return EngineError(message or f"{action}: {_one_line(body.decode(errors='replace'), 120) or 'empty body'}", status)
+    return EngineError(message or f"{action}: {one_line(body.decode(errors='replace'), 120) or 'empty body'}", status)

@@ -1,4 +1,4 @@
-"""Ollama's native API as data: the paths, the request bodies and the answers parsed into :mod:`claw.engine.models`.
+"""Ollama's native API as data: the paths, the request bodies and the answers parsed into :mod:`claw.engine.records`.
 
 No I/O here; :mod:`claw.engine.client` (async) and :mod:`claw.engine.sync` send the requests. Shapes from Ollama
 0.12 and its docs/api.md: tool call arguments are JSON objects, tool calls carry no id, usage is
@@ -14,7 +14,7 @@ from typing import Any
 
 from claw.engine import errors
 from claw.engine.errors import CrushError, EngineError
-from claw.engine.models import ChatPart, LoadedModel, Messages, ModelInfo, ToolCall, as_int, as_str
+from claw.engine.records import ChatPart, LoadedModel, Messages, ModelInfo, ToolCall, as_int, as_str
 
 VERSION = "/api/version"
 TAGS = "/api/tags"

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from claw.engine.errors import EngineError
-from claw.engine.models import ChatPart, LoadedModel, Messages, ModelInfo, ToolCall, as_int, as_str
 from claw.engine.ollama import decode_arguments
+from claw.engine.records import ChatPart, LoadedModel, Messages, ModelInfo, ToolCall, as_int, as_str
 
 MODELS = "/v1/models"
 CHAT = "/v1/chat/completions"

@@ -13,7 +13,7 @@ import httpx
 
 from claw.engine import ollama, openai
 from claw.engine.errors import EngineError
-from claw.engine.models import LoadedModel
+from claw.engine.records import LoadedModel
 from claw.tls import client_context
 
 

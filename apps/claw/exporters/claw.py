@@ -13,9 +13,11 @@ and ``crush_power`` (``crush_power_rail_watts{rail="VDD_IN"}`` from the crush ex
 The electricity estimate adds each node's power, measured when its source is available and the configured idle
 figure otherwise, and prices it at the current draw: ``watts * 24 h * 30.44 days / 1000 * price per kWh``.
 
-Run: ``python -m claw.exporters.claw --listen 0.0.0.0:9810 --sysfs-root / --config /etc/claw/exporter.yml``;
-Prometheus scrapes ``http://claw:9810/metrics``. Every setting of :class:`ClawExporterSettings` may be given in the
-YAML file; the flags override the file.
+Run: ``python -m claw.exporters.claw --config /etc/claw/claw-exporter.yml`` (the exporters role renders it from
+``appliance_services``: ``listen``, ``gateway_url``, ``units``, ...), or with flags, e.g. ``--listen 0.0.0.0:PORT``;
+Prometheus scrapes ``http://claw:PORT/metrics``. Every setting of :class:`ClawExporterSettings` may be given in the
+YAML file; the flags override the file. ``listen`` has no default: the file or ``--listen`` must name it. The other
+sources are left out unless configured (no gateway URL: no openclaw source; no units: no units source).
 """
 
 from __future__ import annotations
@@ -49,14 +51,10 @@ from claw.leds.client import LedClient, LedDaemonUnavailable, LedRequestError
 from claw.leds.protocol import DEFAULT_SOCKET
 from claw.leds.state import Level
 from claw.tls import client_context
-from claw.units import APPLIANCE_UNITS
 
 log = logging.getLogger("claw.exporters.claw")
 
-DEFAULT_LISTEN = "0.0.0.0:9810"
-DEFAULT_GATEWAY_URL = "http://127.0.0.1:18789"
 DEFAULT_TIMEOUT_S = 0.5
-DEFAULT_UNITS = APPLIANCE_UNITS
 HOURS_PER_MONTH = 24 * 30.44
 SOURCES = ("thermal", "throttled", "fan", "nvme", "openclaw", "leds", "units", "claw_power", "crush_power")
 LED_LEVELS = ("none", *(level.label for level in Level))
@@ -111,22 +109,24 @@ class ClawExporterSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    listen: str = DEFAULT_LISTEN
+    # HOST:PORT to serve /metrics on; required to serve (main refuses to start without it).
+    listen: str | None = None
     sysfs_root: Path = Path("/")
     # get_throttled; None tries the Pi 5 and the Pi 4 firmware paths. Paths are read under sysfs_root.
     throttled_file: Path | None = None
     # OpenClaw gateway base URL; None leaves the openclaw source out.
-    gateway_url: str | None = DEFAULT_GATEWAY_URL
+    gateway_url: str | None = None
     # LED daemon socket; None leaves the leds source out.
     leds_socket: Path | None = DEFAULT_SOCKET
-    units: tuple[UnitName, ...] = DEFAULT_UNITS
+    # systemd units to report (claw_unit_active); empty leaves the units source out.
+    units: tuple[UnitName, ...] = ()
     # Per request: the gateway, the LED daemon, systemctl and the crush exporter are asked in parallel.
     timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=5)
     # A file holding claw's draw (watts times claw_power_file_scale), e.g. written by a root timer from
     # `vcgencmd pmic_read_adc`, or a hwmon power1_input (microwatts: scale 1e-6).
     claw_power_file: Path | None = None
     claw_power_file_scale: float = Field(default=1.0, gt=0)
-    # The crush exporter's metrics URL (http://crush:9811/metrics) for the measured VDD_IN rail.
+    # The crush exporter's metrics URL (http://crush:PORT/metrics) for the measured VDD_IN rail.
     crush_metrics_url: str | None = None
     # Idle draw used when a node's power is not measured; None leaves the node out of the estimate.
     claw_idle_watts: float | None = Field(default=5.0, ge=0)
@@ -144,7 +144,9 @@ class ClawExporterSettings(BaseModel):
 
     @field_validator("listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             parse_listen(value)
         except argparse.ArgumentTypeError as err:
@@ -441,14 +443,14 @@ class ClawCollector(Collector):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claw-exporter", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="YAML file of settings (the flags override it)")
-    parser.add_argument("--listen", help=f"HOST:PORT (default {DEFAULT_LISTEN})")
+    parser.add_argument("--listen", help="HOST:PORT to serve /metrics on (required here or as listen in --config)")
     parser.add_argument("--sysfs-root", type=Path, help="directory standing for / (default /)")
-    parser.add_argument("--gateway-url", help=f"OpenClaw gateway base URL (default {DEFAULT_GATEWAY_URL})")
+    parser.add_argument("--gateway-url", help="OpenClaw gateway base URL (default: none, no openclaw source)")
     parser.add_argument("--leds-socket", type=Path, help=f"LED daemon socket (default {DEFAULT_SOCKET})")
-    parser.add_argument("--crush-metrics-url", help="crush exporter metrics URL, e.g. http://crush:9811/metrics")
+    parser.add_argument("--crush-metrics-url", help="the crush exporter's metrics URL, e.g. http://crush:PORT/metrics")
     parser.add_argument("--claw-power-file", type=Path, help="file holding claw's power draw in watts")
     parser.add_argument(
-        "--unit", dest="units", action="append", help="systemd unit to report (repeat; replaces the default list)"
+        "--unit", dest="units", action="append", help="systemd unit to report (repeat; replaces the file's list)"
     )
     parser.add_argument("--timeout", dest="timeout_seconds", type=float, help="seconds per request (default 0.5)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -462,6 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(config, args)
     except (OSError, ValueError, yaml.YAMLError) as err:  # a pydantic ValidationError is a ValueError
         print(f"claw-exporter: {err}", file=sys.stderr)
+        return 2
+    if settings.listen is None:
+        print("claw-exporter: listen: required; give --listen HOST:PORT or set listen in --config", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     collector = ClawCollector(settings)

@@ -4,8 +4,10 @@ A custom collector reads sysfs and the engine API afresh on every scrape. Values
 hertz, volts, amperes, watts, Celsius, bytes, seconds). A source that is missing (a non-Jetson host, an engine
 that is down) emits no value metrics at all; ``crush_source_available{source}`` says 0 for it instead.
 
-Run: ``python -m claw.exporters.crush --listen 0.0.0.0:9811 --sysfs-root / --engine ollama
---engine-url http://127.0.0.1:11434``; Prometheus scrapes ``http://crush:9811/metrics``.
+Run: ``python -m claw.exporters.crush --listen 0.0.0.0:PORT --sysfs-root / --engine llamacpp
+--engine-url http://127.0.0.1:ENGINE_PORT``; Prometheus scrapes ``http://crush:PORT/metrics``. ``--listen`` is
+required, and ``--engine-url`` unless ``--engine none``: the unit the exporters role renders passes both from
+``appliance_services``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ from claw.exporters.serving import parse_listen, serve_until_stopped
 
 log = logging.getLogger("claw.exporters.crush")
 
-DEFAULT_LISTEN = "0.0.0.0:9811"
-DEFAULT_ENGINE_URL = "http://127.0.0.1:11434"
 SOURCES = ("gpu", "power", "thermal", "memory", "nvpmodel", "engine")
 
 # name -> (help, label names)
@@ -86,15 +86,17 @@ class CrushCollector(Collector):
         self,
         sysfs_root: Path | str = Path("/"),
         engine: str | None = "ollama",
-        engine_url: str = DEFAULT_ENGINE_URL,
+        engine_url: str | None = None,
         engine_timeout: float = DEFAULT_TIMEOUT_S,
         llamacpp_config: Path | str | None = None,
     ) -> None:
         if engine is not None and engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+        if engine is not None and not engine_url:
+            raise ValueError(f"engine {engine!r} needs engine_url, its API's base URL")
         self.sysfs_root = Path(sysfs_root)
         self.engine = engine
-        self.engine_url = engine_url
+        self.engine_url = engine_url or ""  # only read when there is an engine
         self.engine_timeout = engine_timeout
         # llama.cpp's API does not say a model's context size; its server's config file does.
         self.llamacpp_config = LlamaCppConfig(llamacpp_config) if llamacpp_config and engine == "llamacpp" else None
@@ -197,12 +199,14 @@ class CrushCollector(Collector):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claw-crush-exporter", description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", type=parse_listen, default=DEFAULT_LISTEN, help="HOST:PORT (default %(default)s)")
+    parser.add_argument("--listen", type=parse_listen, required=True, help="HOST:PORT to serve /metrics on")
     parser.add_argument("--sysfs-root", type=Path, default=Path("/"), help="directory standing for / (default /)")
     parser.add_argument(
         "--engine", choices=[*ENGINES, "none"], default="ollama", help="inference engine API (default %(default)s)"
     )
-    parser.add_argument("--engine-url", default=DEFAULT_ENGINE_URL, help="engine base URL (default %(default)s)")
+    parser.add_argument(
+        "--engine-url", help="engine base URL, e.g. http://127.0.0.1:PORT (required unless --engine none)"
+    )
     parser.add_argument("--engine-timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per engine request")
     parser.add_argument(
         "--llamacpp-config",
@@ -215,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.engine != "none" and not args.engine_url:
+        parser.error(f"--engine-url is required with --engine {args.engine} (or give --engine none)")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = CollectorRegistry()
     registry.register(

@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from claw.engine.errors import EngineError
-from claw.engine.models import LoadedModel, as_int
+from claw.engine.records import LoadedModel, as_int
 from claw.engine.sync import SyncEngine, describe
 
 ENGINES = ("ollama", "llamacpp")
@@ -150,8 +150,7 @@ class LlamaCppConfig:
         """``models`` with the context length the config gives them (others unchanged)."""
         contexts = self.contexts()
         return tuple(
-            model.model_copy(update={"context_length": contexts[model.name]}) if model.name in contexts else model
-            for model in models
+            replace(model, context_length=contexts[model.name]) if model.name in contexts else model for model in models
         )
 
 

@@ -2,8 +2,12 @@
 
 claw mcp files --stdio                             one server, stdin/stdout (relayed to the service if it runs)
 claw mcp files --stdio --set root=/srv/sandbox     one server of its own, stdin/stdout
-claw mcp time --http                               one server on its loopback port
+claw mcp time --http                               one server on its loopback port (from the config file)
 claw mcp serve                                     every server in /etc/claw/mcp.yml, one process
+claw mcp check --config FILE                       validate a configuration as `serve` would read it
+
+Over HTTP (serve, check, --http) the ports come from the configuration: `metrics_port` and each server's `port`
+(`--set port=N` for one server) are required; over stdio no port is needed and no file either.
 
 Over stdio, a server the configuration enables and the running service answers for is relayed to that service
 (one instance for every client, and a start without the MCP SDK); --standalone or --set runs a server in this
@@ -17,7 +21,7 @@ import sys
 from pathlib import Path
 
 from claw.mcp import relay
-from claw.mcp.servers import SERVERS, ConfigError, configured_endpoint
+from claw.mcp.servers import DEFAULT_CONFIG, SERVERS, ConfigError, configured_endpoint
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +65,7 @@ def serve(args: argparse.Namespace, every: bool, stdio: bool) -> int:
     import asyncio
     import logging
 
-    from claw.mcp.registry import check_ports, load_module, read_config, server_settings
+    from claw.mcp.registry import check_ports, load_module, read_config, require_ports, server_settings
 
     try:
         config = read_config(args.config)
@@ -72,7 +76,9 @@ def serve(args: argparse.Namespace, every: bool, stdio: bool) -> int:
         if overrides and every:
             raise ConfigError(f"--set applies to one server; edit the configuration file for '{args.server}'")
         settings = {name: server_settings(name, config, overrides) for name in names}
-        if every:
+        if not stdio:
+            source = args.config or DEFAULT_CONFIG
+            require_ports(config, settings, str(source), one=not every)
             check_ports(config, settings)
         if args.server == "check":
             print(f"claw mcp: {args.config or 'the configuration'} is valid ({', '.join(names)})")
@@ -92,6 +98,7 @@ def serve(args: argparse.Namespace, every: bool, stdio: bool) -> int:
     if stdio:
         endpoints[0].server.run("stdio")
         return 0
+    assert config.metrics_port is not None  # require_ports refused a file without one
     try:
         asyncio.run(serve_http(endpoints, metrics, config.host, config.metrics_port))
     except ValueError as err:

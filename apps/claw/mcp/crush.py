@@ -6,7 +6,8 @@ unreachable, model missing with the ones available, out of memory with the amoun
 tool error. Reading is read-only and stays on the LAN; pull_model changes the node and downloads from the Ollama
 library on the internet (open world); unload_model only frees memory, which the next request refills.
 
-Run it with ``claw mcp crush --stdio --set engine_url=http://crush:11434`` or as part of ``claw mcp serve``.
+Run it with ``claw mcp crush --stdio --set engine_url=http://crush:11434`` (add ``--set exporter_url=URL`` of the
+crush exporter's /metrics for gpu_summary) or as part of ``claw mcp serve``, whose config names both.
 """
 
 from typing import Annotated, Literal
@@ -124,11 +125,13 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    port: int = Field(8703, gt=0, lt=65536)
+    port: int | None = Field(
+        None, gt=0, lt=65536, description="Loopback port over HTTP (required there); unused over stdio"
+    )
     engine_url: HttpUrl = Field("http://crush:8080", description="Base URL of the engine (Ollama: port 11434)")
     engine: Literal["auto", "ollama", "llamacpp"] = "auto"
     exporter_url: HttpUrl | None = Field(
-        "http://crush:9811/metrics", description="The crush exporter's metrics; null leaves out gpu_summary"
+        None, description="The crush exporter's metrics (the rendered config names it); unset leaves out gpu_summary"
     )
     timeout_seconds: float = Field(10.0, gt=0, le=300, description="Per request; a pull waits this long per line")
     allow_pull: bool = True

@@ -136,7 +136,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    port: int = Field(8705, gt=0, lt=65536)
+    port: int | None = Field(
+        None, gt=0, lt=65536, description="Loopback port over HTTP (required there); unused over stdio"
+    )
     root: Path = Field(Path("/var/lib/claw/sandbox"), description="The sandbox directory; it must exist")
     max_read_bytes: int = Field(DEFAULT_MAX_READ_BYTES, gt=0, le=64 << 20)
     max_write_bytes: int = Field(DEFAULT_MAX_WRITE_BYTES, gt=0, le=64 << 20)

@@ -185,7 +185,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    port: int = Field(8701, gt=0, lt=65536)
+    port: int | None = Field(
+        None, gt=0, lt=65536, description="Loopback port over HTTP (required there); unused over stdio"
+    )
     socket: Path = Field(DEFAULT_SOCKET, description="The LED daemon's unix socket")
     timeout: float = Field(5.0, gt=0, le=60, description="Seconds to wait for the daemon")
 

@@ -3,6 +3,10 @@
 Each server module exposes a pydantic ``Settings`` model (unknown keys are refused) and
 ``create(settings) -> MCPServer``. Modules are imported only when their server is started, so ``claw mcp time``
 does not pay for the others.
+
+Ports have no defaults: ``metrics_port`` and each served server's ``port`` come from the file (the mcp_servers role
+renders them from ``appliance_services``) or ``--set port=N``, and :func:`require_ports` refuses to serve over HTTP
+without them. Over stdio no port is read, so a desktop client needs no file at all.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ class ProcessConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = DEFAULT_HOST
-    metrics_port: int = Field(8709, gt=0, lt=65536)
+    # The shared /metrics over HTTP; required to serve over HTTP (require_ports), unused over stdio.
+    metrics_port: int | None = Field(None, gt=0, lt=65536)
     servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
@@ -60,16 +65,29 @@ def read_config(path: Path | None) -> ProcessConfig:
 def server_settings(name: str, config: ProcessConfig, overrides: dict[str, str] | None = None) -> BaseModel:
     """Validate one server's settings: the file's section, then ``--set key=value`` overrides on top."""
     module = load_module(name)
-    raw = {"port": SERVERS[name].port, **config.servers.get(name, {}), **(overrides or {})}
+    raw = {**config.servers.get(name, {}), **(overrides or {})}
     try:
         return module.Settings.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"server {name}: {_first_error(err)}") from None
 
 
+def require_ports(config: ProcessConfig, settings: dict[str, BaseModel], source: str, *, one: bool = False) -> None:
+    """Refuse to serve over HTTP without ``metrics_port`` or a server's ``port``; ``source`` names the file to set
+    them in, ``one``: a single server (``claw mcp NAME --http``), which ``--set port=N`` may also give its port."""
+    if config.metrics_port is None:
+        raise ConfigError(
+            f"metrics_port: required to serve over HTTP (the servers' shared /metrics); set it in {source}"
+        )
+    for name, server in settings.items():
+        if getattr(server, "port", None) is None:
+            where = f"{source} or with --set port=PORT" if one else source
+            raise ConfigError(f"servers.{name}.port: required to serve {name} over HTTP; set it in {where}")
+
+
 def check_ports(config: ProcessConfig, settings: dict[str, BaseModel]) -> None:
     """Refuse two servers, or a server and the metrics endpoint, on one port (the second would fail to bind)."""
-    owners: dict[int, str] = {config.metrics_port: "metrics_port"}
+    owners: dict[int, str] = {} if config.metrics_port is None else {config.metrics_port: "metrics_port"}
     for name, server in settings.items():
         port = getattr(server, "port", None)
         if port is None:

@@ -6,6 +6,9 @@ unit outside ``allowed_units`` before a process starts. Restarting uses ``system
 unprivileged service user, permitted by a polkit rule for exactly ``restartable_units`` (no sudo, no root, no
 Docker socket); reading other units' journals needs the user in the ``systemd-journal`` group.
 
+The units come from the configuration only (``allowed_units`` and ``restartable_units`` of section ``system``,
+which the mcp_servers role renders from ``appliance_services``); unset, the service tools answer for no unit.
+
 Run it with ``claw mcp system --stdio`` or as part of ``claw mcp serve``.
 """
 
@@ -25,15 +28,10 @@ from claw.mcp.registry import ConfigError
 from claw.mcp.runtime import READ_ONLY, tool_errors
 from claw.mcp.time import format_duration
 from claw.mcp.units import MAX_LOG_LINES, UNIT_NAME, Runner, UnitError, Units, UnitStatus, run_command, summarise
-from claw.units import APPLIANCE_UNITS
 
 SERVER_NAME = "system"
 MIB = 1 << 20
 GIB = 1 << 30
-
-DEFAULT_UNITS = (*APPLIANCE_UNITS, "claw-exporter.service")
-# Restarting the process that serves this very call would cut the answer off.
-DEFAULT_RESTARTABLE = tuple(unit for unit in DEFAULT_UNITS if unit != "claw-mcp.service")
 
 # A restart interrupts a running service (destructive) and each call does it again (not idempotent).
 RESTART = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
@@ -50,7 +48,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    port: int = Field(8702, gt=0, lt=65536)
+    port: int | None = Field(
+        None, gt=0, lt=65536, description="Loopback port over HTTP (required there); unused over stdio"
+    )
     proc_root: Path = Field(Path("/"), description="Directory that holds proc/ (tests point it at a fake tree)")
     sys_root: Path = Field(Path("/"), description="Directory that holds sys/")
     throttled_path: Path | None = Field(
@@ -61,8 +61,14 @@ class Settings(BaseModel):
     )
     ip: str | None = Field("/usr/bin/ip", description="iproute2 'ip', for interface addresses; null = no addresses")
     mounts: list[str] = Field(["/"], min_length=1, max_length=16, description="Mount points the disk tool reports")
-    allowed_units: list[str] = Field(list(DEFAULT_UNITS), min_length=1, max_length=64)
-    restartable_units: list[str] = Field(list(DEFAULT_RESTARTABLE), max_length=64)
+    allowed_units: list[str] = Field(
+        default_factory=list, max_length=64, description="Units whose status and logs the tools show; unset = none"
+    )
+    # The rendered config leaves out the unit of the process serving this server: restarting it would cut the answer
+    # off.
+    restartable_units: list[str] = Field(
+        default_factory=list, max_length=64, description="The allowed units the model may restart; unset = none"
+    )
     systemctl: str = "/usr/bin/systemctl"
     journalctl: str = "/usr/bin/journalctl"
     cpu_sample_seconds: float = Field(0.5, ge=0.05, le=5.0)
@@ -486,7 +492,7 @@ def build_server(
         restart_timeout=settings.restart_timeout_seconds,
     )
     server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS)
-    allowed = ", ".join(settings.allowed_units)
+    allowed = ", ".join(settings.allowed_units) or "none"
     restartable = ", ".join(settings.restartable_units) or "none"
     unit_arg = Annotated[str, Field(max_length=256, description=f"Service name, exactly one of: {allowed}")]
 

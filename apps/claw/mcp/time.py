@@ -379,7 +379,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    port: int = Field(8704, gt=0, lt=65536)
+    port: int | None = Field(
+        None, gt=0, lt=65536, description="Loopback port over HTTP (required there); unused over stdio"
+    )
     zone: str | None = Field(None, description="IANA zone for answers without one; unset = the system's zone")
     database: Path = Path("/var/lib/claw/mcp/time.sqlite3")
     leds_socket: Path | None = Field(None, description="Unix socket of the LED daemon; unset = no LED signal")

@@ -156,11 +156,14 @@ class Units:
         """Refuse anything but an allow-listed service name; runs before any process starts."""
         check_unit_name(unit)
         if unit not in self.allowed:
-            raise UnitError(f"{unit} is not one of the services this tool may inspect: {', '.join(self.allowed)}")
+            allowed = ", ".join(self.allowed) or "none (allowed_units is empty)"
+            raise UnitError(f"{unit} is not one of the services this tool may inspect: {allowed}")
         return unit
 
     def status(self, units: Sequence[str]) -> list[UnitStatus]:
         names = [self.check(unit) for unit in units]
+        if not names:  # `systemctl show` without a unit would describe the manager itself
+            return []
         done = self._run([self._systemctl, "show", "--property=" + ",".join(STATUS_PROPERTIES), *names], self._timeout)
         if done.returncode != 0:
             raise UnitError(f"systemctl show failed (exit {done.returncode}): {summarise(done.stderr)}")
@@ -187,7 +190,8 @@ class Units:
     def restart(self, unit: str) -> UnitStatus:
         self.check(unit)
         if unit not in self.restartable:
-            raise UnitError(f"{unit} may not be restarted by this tool; restartable: {', '.join(self.restartable)}")
+            restartable = ", ".join(self.restartable) or "none"
+            raise UnitError(f"{unit} may not be restarted by this tool; restartable: {restartable}")
         done = self._run([self._systemctl, "restart", unit], self._restart_timeout)
         if done.returncode != 0:
             raise UnitError(f"systemctl restart {unit} failed (exit {done.returncode}): {summarise(done.stderr)}")

@@ -21,12 +21,16 @@ from claw.status.render import render_text
 from claw.status.report import (
     DEFAULT_BOM_FILE,
     DEFAULT_LAST_UPDATE_FILE,
-    DEFAULT_PROMETHEUS_URL,
     Sources,
     collect_report_sync,
     exit_code,
     status_json,
 )
+
+# A convenience for a person typing `claw status` on the claw node, who has no config file to name Prometheus:
+# Prometheus' own upstream port, which appliance_services keeps by default. It is not the appliance's wiring: a
+# caller that knows appliance_services (a playbook) passes --prometheus with its port, so a changed one reaches it.
+DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 
 
 def _http_url(value: str) -> str:

@@ -25,7 +25,6 @@ from claw.status.prometheus import DEFAULT_TIMEOUT_S, PrometheusClient, Promethe
 
 log = logging.getLogger("claw.status")
 
-DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 DEFAULT_LAST_UPDATE_FILE = Path("/var/lib/claw/last-update.json")
 # The node's bill of materials (role release): the versions installed here, read when present.
 DEFAULT_BOM_FILE = Path("/var/lib/claw/bom.json")
@@ -381,7 +380,7 @@ def merge_versions(from_prometheus: list[Version], from_bom: list[Version]) -> l
 class Sources:
     """Where the report comes from; None leaves a source out (its section stays empty, without an error)."""
 
-    prometheus_url: str | None = DEFAULT_PROMETHEUS_URL
+    prometheus_url: str | None = None
     engine_url: str | None = None
     leds_socket: Path | None = DEFAULT_SOCKET
     last_update_file: Path | None = DEFAULT_LAST_UPDATE_FILE

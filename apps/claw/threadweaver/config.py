@@ -53,11 +53,12 @@ class StoreConfig(BaseModel):
 
 
 class StatusConfig(BaseModel):
-    """Where the status panel reads the cluster from (``claw status``'s sources); any of them may be left out."""
+    """Where the status panel reads the cluster from (``claw status``'s sources); any of them may be left out (the
+    threadweaver role renders prometheus_url from ``appliance_services``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    prometheus_url: str | None = "http://127.0.0.1:9090"
+    prometheus_url: str | None = None
     engine_url: str | None = None
     leds_socket: Path | None = None
     last_update_file: Path | None = Path("/var/lib/claw/last-update.json")
@@ -158,7 +159,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: IPvAnyAddress = Field(IPv4Address("127.0.0.1"), description="The address the console listens on")
-    port: int = Field(8600, ge=1, le=65535)
+    port: int = Field(ge=1, le=65535, description="The port the console listens on (required)")
     tls: TLSConfig | None = Field(None, description="Serve HTTPS with this certificate and key")
     status: StatusConfig | None = Field(None, description="The appliance status panel; none: GET /status is 404")
     store: StoreConfig = Field(default_factory=StoreConfig)

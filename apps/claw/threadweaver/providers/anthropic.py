@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from claw.threadweaver.providers.base import HttpProvider, arguments_dict, sse_events
+from claw.engine.ollama import decode_arguments
+from claw.threadweaver.providers.base import HttpProvider, sse_events
 from claw.threadweaver.providers.errors import ProviderDown, ProviderError, provider_message
 from claw.threadweaver.providers.model import Chunk, Message, Request, Result, ToolCall, Usage, normalize_finish
 
@@ -93,7 +94,7 @@ class AnthropicProvider(HttpProvider):
             raise ProviderDown(self.name, "its answer has no content blocks")
         text = "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
         calls = [
-            ToolCall(b["id"], b["name"], arguments_dict(b.get("input")))
+            ToolCall(b["id"], b["name"], decode_arguments(b.get("input")))
             for b in data["content"]
             if b.get("type") == "tool_use"
         ]
@@ -138,5 +139,5 @@ class AnthropicProvider(HttpProvider):
                     usage.output_tokens = int(output)
             elif kind == "message_stop":
                 break
-        calls = [ToolCall(t["id"], t["name"], arguments_dict(t["json"])) for _, t in sorted(tools.items())]
+        calls = [ToolCall(t["id"], t["name"], decode_arguments(t["json"])) for _, t in sorted(tools.items())]
         yield Chunk(done=True, tool_calls=calls, usage=usage, finish_reason=normalize_finish(finish))

@@ -73,7 +73,7 @@ class HttpProvider:
             await self._http.aclose()
             self._http = None
 
-    # -- error mapping (overridden by the crush adapters, which reuse claw.crush.errors) -------------------
+    # -- error mapping (overridden by the crush adapters, which reuse claw.engine.errors) -------------------
 
     def error_from_exception(self, exc: httpx.HTTPError) -> ProviderError:
         return errors.from_exception(self.name, exc, self.base_url, self.timeout)
@@ -146,16 +146,3 @@ async def ndjson(response: httpx.Response) -> AsyncIterator[Any]:
     async for line in response.aiter_lines():
         if line.strip():
             yield json.loads(line)
-
-
-def arguments_dict(raw: Any) -> dict[str, Any]:
-    """Tool arguments as a dict, whether the wire carried a JSON string (OpenAI) or an object (Ollama)."""
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except (TypeError, ValueError):
-        return {"_raw": str(raw)}
-    return parsed if isinstance(parsed, dict) else {"_value": parsed}

@@ -17,7 +17,7 @@ import httpx
 
 from claw.engine import errors as crush_errors
 from claw.engine import ollama
-from claw.engine.models import ChatPart
+from claw.engine.records import ChatPart
 from claw.threadweaver.providers.base import HttpProvider, ndjson
 from claw.threadweaver.providers.errors import (
     ProviderBadRequest,

@@ -1,4 +1,4 @@
-"""Precise provider failures, in the style of :mod:`claw.crush.errors`: a stable ``code``, one line for a person.
+"""Precise provider failures, in the style of :mod:`claw.engine.errors`: a stable ``code``, one line for a person.
 
 :func:`from_exception` maps transport failures; :func:`from_response` maps an HTTP error answer, with the
 provider's own message (OpenAI/Mistral/Groq ``{"error": {"message"}}``, Anthropic
@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from claw.crush.errors import _connect_reason, _one_line, address_of
+from claw.engine.errors import address_of, connect_reason, one_line
 
 
 class ProviderError(Exception):
@@ -21,7 +21,7 @@ class ProviderError(Exception):
 
     def __init__(self, provider: str, message: str) -> None:
         self.provider = provider
-        super().__init__(_one_line(message, limit=600))
+        super().__init__(one_line(message, limit=600))
 
     @property
     def message(self) -> str:
@@ -109,7 +109,7 @@ def from_exception(provider: str, exc: httpx.HTTPError, url: str | httpx.URL, ti
     if isinstance(exc, httpx.ConnectTimeout):
         return ProviderUnreachable(provider, address, f"no answer to connect within {timeout:g} s" if timeout else "")
     if isinstance(exc, httpx.ConnectError):
-        return ProviderUnreachable(provider, address, _connect_reason(exc))
+        return ProviderUnreachable(provider, address, connect_reason(exc))
     if isinstance(exc, httpx.TimeoutException):
         return ProviderDown(provider, f"no answer within {timeout:g} s" if timeout else "timed out")
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
@@ -118,7 +118,7 @@ def from_exception(provider: str, exc: httpx.HTTPError, url: str | httpx.URL, ti
 
 
 def from_response(provider: str, status: int, body: bytes, headers: httpx.Headers | None = None) -> ProviderError:
-    message = provider_message(body) or _one_line(body.decode(errors="replace"), 200) or "empty body"
+    message = provider_message(body) or one_line(body.decode(errors="replace"), 200) or "empty body"
     if status in (401, 403):
         return ProviderAuthError(provider, f"HTTP {status}: {message}")
     if status == 429:

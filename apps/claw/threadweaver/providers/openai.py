@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from claw.threadweaver.providers.base import HttpProvider, arguments_dict, sse_events
+from claw.engine.ollama import decode_arguments
+from claw.threadweaver.providers.base import HttpProvider, sse_events
 from claw.threadweaver.providers.errors import ProviderDown, ProviderError, provider_message
 from claw.threadweaver.providers.model import (
     Chunk,
@@ -71,7 +72,7 @@ def calls_of(wire: list[dict[str, Any]] | None) -> list[ToolCall]:
         ToolCall(
             call.get("id") or f"call_{n}",
             call["function"]["name"],
-            arguments_dict(call["function"].get("arguments")),
+            decode_arguments(call["function"].get("arguments")),
         )
         for n, call in enumerate(wire or [])
     ]
@@ -177,7 +178,7 @@ class OpenAIProvider(HttpProvider):
                     part["arguments"] += arguments or ""
                 finish = choice.get("finish_reason") or finish
         calls = [
-            ToolCall(part["id"] or f"call_{index}", part["name"], arguments_dict(part["arguments"]))
+            ToolCall(part["id"] or f"call_{index}", part["name"], decode_arguments(part["arguments"]))
             for index, part in sorted(parts.items())
         ]
         yield Chunk(done=True, tool_calls=calls, usage=usage or Usage(), finish_reason=normalize_finish(finish))

@@ -61,7 +61,7 @@ async def coded(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def turn_failed(request: Request, exc: Exception) -> JSONResponse:
-    crush_code = getattr(exc, "crush_code", None)  # the crush node's precise cause (claw.crush.errors)
+    crush_code = getattr(exc, "crush_code", None)  # the crush node's precise cause (claw.engine.errors)
     extra = {"crush_code": crush_code} if crush_code else {}
     return error(status_of(exc), getattr(exc, "code", "error"), str(exc), **extra)
 
