@@ -13,7 +13,7 @@ MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama fleet upgrade
 MOLECULE_STAGES ?= molecule-default molecule-raspberrypi+molecule-jetson+molecule-ollama molecule-fleet+molecule-upgrade
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test test-slow lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints
+.PHONY: help venv host up down status test test-slow lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints collection ee mutation
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -60,6 +60,17 @@ bench-threadweaver: venv ## Benchmark: ThreadWeaver's added latency, streaming, 
 bundle: venv ## The air-gapped bundle (playbooks/bundle.yml; BUNDLE_DIR=... to choose where), see docs/air-gapped.md
 	ansible-playbook playbooks/bundle.yml $(if $(BUNDLE_DIR),-e bundle_dir=$(BUNDLE_DIR))
 
+collection: venv ## The Ansible collection picocluster.claw: dist/picocluster-claw-<version>.tar.gz (docs/fleets.md, AWX)
+	python tools/build_collection.py
+
+# The execution environment's build context (build/ee/context); with EE_BASE_IMAGE (the operator's base image,
+# docs/fleets.md) the image too, tagged EE_TAG.
+EE_TAG ?= picocluster-claw-ee:latest
+ee: collection ## AWX execution environment: build/ee/context, and the image when EE_BASE_IMAGE=... is given
+	ansible-builder create -f execution-environment.yml -c build/ee/context --output-filename Containerfile
+	$(if $(EE_BASE_IMAGE),ansible-builder build -f execution-environment.yml -c build/ee/context -t $(EE_TAG) \
+	  --build-arg EE_BASE_IMAGE=$(EE_BASE_IMAGE),@echo "ee: context in build/ee/context (EE_BASE_IMAGE=... builds the image)")
+
 lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/files/runtime-requirements.txt)
 	python tools/lock_runtime.py
 
@@ -68,6 +79,9 @@ docs: venv ## Regenerate the role README variable tables from meta/argument_spec
 
 pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling) on two workers
 	pytest -m 'not slow' --ignore=tests/image -n 2 --dist worksteal
+
+mutation: venv ## Mutation testing (mutmut) of the guarded modules in tools/mutation.py: each one's tests kill >= 90%
+	python tools/mutation.py
 
 pytest-slow: venv ## Slow tests: installs from a real air-gapped bundle with no network (unshare -n), minutes
 	pytest -m slow --ignore=tests/image

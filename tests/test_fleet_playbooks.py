@@ -22,7 +22,8 @@ def _load(name: str, path: Path):
     return module
 
 
-fleet = _load("fleet_filters", REPO / "playbooks/filter_plugins/fleet.py")
+# Under its own dotted path, so that mutmut (make mutation) finds the tests that reach each of its functions.
+fleet = _load("playbooks.filter_plugins.fleet", REPO / "playbooks/filter_plugins/fleet.py")
 release_links = _load("release_links", REPO / "roles/release/library/release_links.py")
 
 
@@ -55,6 +56,245 @@ def test_the_plan_keeps_a_clusters_nodes_in_one_wave_crush_first():
     assert plan["waves"] == [["lab"], ["studio", "office"]]
     assert plan["hosts"] == ["lab-crush", "lab-claw", "s-crush", "s-claw", "o-claw"]
     assert plan["batch_sizes"] == [2, 3]
+
+
+CLUSTERS = [f"c{i}" for i in range(1, 8)]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        # fleet_serial: counts of 1 or more, percentages above 0% up to 100%, a non-empty list of them.
+        ({"serial": 0}, r"fleet_serial must be a whole number of clusters \(1 or more\) .* got 0$"),
+        ({"serial": -1}, r"fleet_serial .* got -1$"),
+        ({"serial": "0"}, r"fleet_serial .* got '0'$"),
+        ({"serial": [1, 0]}, r"fleet_serial .* got 0$"),
+        ({"serial": "abc"}, r"fleet_serial .* got 'abc'$"),
+        ({"serial": [1, "abc"]}, r"fleet_serial .* got 'abc'$"),
+        ({"serial": "0%"}, r"fleet_serial .* or a percentage \(above 0%, at most 100%\), got '0%'$"),
+        ({"serial": "-5%"}, r"fleet_serial .* got '-5%'$"),
+        ({"serial": "101%"}, r"fleet_serial .* got '101%'$"),
+        ({"serial": "50 %"}, r"fleet_serial .* got '50 %'$"),
+        ({"serial": 2.5}, r"fleet_serial .* got 2.5$"),
+        ({"serial": "2.5"}, r"fleet_serial .* got '2.5'$"),
+        ({"serial": True}, r"fleet_serial .* got True$"),
+        ({"serial": [1, None]}, r"fleet_serial .* got None$"),
+        ({"serial": [[1]]}, r"fleet_serial .* got \[1\]$"),
+        ({"serial": []}, r"^fleet_serial must not be an empty list: give at least one count or percentage$"),
+        # fleet_canary and fleet_max_wave: the same sizes.
+        ({"serial": 1, "canary": 0}, r"^fleet_canary must be a whole number of clusters \(1 or more\) .* got 0$"),
+        ({"serial": 1, "canary": "x"}, r"^fleet_canary .* got 'x'$"),
+        ({"serial": 1, "canary": "0%"}, r"^fleet_canary .* got '0%'$"),
+        ({"serial": 1, "max_wave": 0}, r"^fleet_max_wave must be a whole number of clusters \(1 or more\) .* got 0$"),
+        ({"serial": 1, "max_wave": -3}, r"^fleet_max_wave .* got -3$"),
+        ({"serial": 1, "max_wave": "all"}, r"^fleet_max_wave .* got 'all'$"),
+        # fleet_waves: a non-empty list of non-empty lists of names, every cluster of the run once.
+        ({"waves": []}, r"^fleet_waves must be a non-empty list of waves, each a list of cluster names, got \[\]$"),
+        ({"waves": "c1"}, r"^fleet_waves must be a non-empty list .* got 'c1'$"),
+        ({"waves": {"w": ["c1"]}}, r"^fleet_waves must be a non-empty list .* got \{'w': \['c1'\]\}$"),
+        ({"waves": [[]]}, r"^fleet_waves: a wave must be a non-empty list of cluster names, got \[\]$"),
+        ({"waves": [CLUSTERS, []]}, r"^fleet_waves: a wave must be .* got \[\]$"),
+        ({"waves": CLUSTERS}, r"^fleet_waves: a wave must be .* got 'c1'$"),
+        ({"waves": [[*CLUSTERS, 3]]}, r"^fleet_waves: a wave must be .* got \['c1', .*, 3\]$"),
+        (
+            {"waves": [["c1", "x"], CLUSTERS[1:]]},
+            r"^fleet_waves must name every cluster of the run once \(the inventory's clusters, after --limit\): "
+            r"unknown \['x'\], missing \[\], twice \[\]$",
+        ),
+        ({"waves": [CLUSTERS[1:]]}, r"unknown \[\], missing \['c1'\], twice \[\]$"),
+        ({"waves": [CLUSTERS, ["c2"]]}, r"unknown \[\], missing \[\], twice \['c2'\]$"),
+        (
+            {"waves": [CLUSTERS], "canary": 1},
+            r"^fleet_canary and fleet_waves exclude each other: name the canary's wave instead$",
+        ),
+        # fleet_resume_from: an update report.
+        (
+            {"resume_from": {"c1": "updated"}},
+            r"^fleet_resume_from must be an update report \{\"clusters\": .* got \{'c1'",
+        ),
+        ({"resume_from": {"clusters": ["c1"]}}, r"^fleet_resume_from must be an update report .*, got \{'clusters'"),
+        ({"resume_from": []}, r"^fleet_resume_from must be an update report .*, got \[\]$"),
+        (
+            {"resume_from": {"clusters": {"c1": {"outcome": "done"}}}},
+            r"^fleet_resume_from: cluster 'c1' has the outcome 'done', expected one of "
+            r"\['updated', 'rolled back', 'unreachable', 'failed', 'not started'\]$",
+        ),
+        ({"resume_from": {"clusters": {"c2": "updated"}}}, r"^fleet_resume_from: cluster 'c2' has the outcome None"),
+        ({"resume_from": '{"clusters": '}, r"^fleet_resume_from: the report is not JSON \(Expecting value: "),
+        ({"resume_from": "/nonexistent/report.json"}, r"^fleet_resume_from: cannot read the report '/nonexistent/"),
+    ],
+)
+def test_a_bad_plan_is_refused_with_what_is_allowed(arguments, message):
+    with pytest.raises(fleet.AnsibleFilterError, match=message):
+        fleet.fleet_waves(CLUSTERS, **arguments)
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        (
+            -1,
+            r"^fleet_failure_budget must be a whole number of clusters \(0 or more\) or a percentage "
+            r"\(0%, at most 100%\), got -1$",
+        ),
+        ("abc", r"^fleet_failure_budget .* got 'abc'$"),
+        ("101%", r"^fleet_failure_budget .* got '101%'$"),
+        (1.5, r"^fleet_failure_budget .* got 1.5$"),
+        (None, r"^fleet_failure_budget .* got None$"),
+    ],
+)
+def test_a_bad_failure_budget_is_refused(budget, message):
+    with pytest.raises(fleet.AnsibleFilterError, match=message):
+        fleet.fleet_plan([["h1", "c1"]], failure_budget=budget)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sizes"),
+    [
+        # Today's default: 1, 2, then half the fleet at a time; fleet_max_wave caps it.
+        ({"serial": [1, 2, "50%"]}, [1, 2, 500, 497]),
+        ({"serial": [1, 2, "50%"], "max_wave": 25}, [1, 2, *[25] * 39, 22]),
+        ({"serial": [1, 2, "50%"], "max_wave": "10%"}, [1, 2, *[100] * 9, 97]),
+        # A canary share, then the serial's waves.
+        ({"canary": "1%", "serial": ["5%"], "max_wave": 25}, [10, *[25] * 39, 15]),
+        ({"canary": 3, "serial": [100]}, [3, *[100] * 9, 97]),
+        ({"canary": "0.05%", "serial": "100%"}, [1, 999]),
+        ({"canary": 1, "serial": 400, "max_wave": 500}, [1, 400, 400, 199]),
+        # Percentages of the clusters, rounded down (29% of 1,000 is 290, not 289), at least one cluster.
+        ({"serial": "29%"}, [290, 290, 290, 130]),
+        ({"serial": "0.01%"}, [1] * 1000),
+        ({"serial": ["100%"]}, [1000]),
+        ({"serial": None}, [1000]),
+        ({"serial": " 600 "}, [600, 400]),
+        ({"serial": 1000, "max_wave": 1000}, [1000]),
+        ({"serial": 1000, "max_wave": "100%"}, [1000]),
+    ],
+)
+def test_wave_sizes_of_a_thousand_clusters(arguments, sizes):
+    clusters = [f"c{i}" for i in range(1000)]
+    waves = fleet.fleet_waves(clusters, **arguments)
+    assert [len(wave) for wave in waves] == sizes
+    assert [cluster for wave in waves for cluster in wave] == clusters
+
+
+def test_the_failure_budget_is_per_wave_and_never_the_whole_wave():
+    hosts = [[f"h{i}", f"c{i}"] for i in range(1, 31)]
+    for budget, budgets in (
+        (0, [0, 0, 0, 0]),
+        (2, [0, 1, 2, 1]),
+        ("10%", [0, 0, 2, 0]),
+        ("50%", [0, 1, 12, 1]),
+        ("100%", [0, 1, 24, 1]),
+        ("0%", [0, 0, 0, 0]),
+    ):
+        plan = fleet.fleet_plan(hosts, serial=[1, 2, 25], failure_budget=budget)
+        assert plan["failure_budgets"] == budgets, budget
+        assert plan["batch_sizes"] == [1, 2, 25, 2]
+    assert fleet.fleet_plan(hosts, serial=10)["failure_budgets"] == [0, 0, 0]
+
+
+def _report(**outcomes: str) -> dict:
+    return {"clusters": {name: {"outcome": outcome, "wave": 1} for name, outcome in outcomes.items()}}
+
+
+def test_a_run_resumes_from_a_report_skipping_the_updated_clusters(tmp_path: Path):
+    report = _report(c1="updated", c2="updated", c3="rolled back", c4="unreachable", c5="failed", gone="updated")
+    report["clusters"]["c6"] = {"outcome": "not started", "wave": 4}
+    assert fleet.fleet_waves(CLUSTERS, [1, 2], resume_from=report) == [["c3"], ["c4", "c5"], ["c6", "c7"]]
+    # Percentages are of the clusters left: 50% of 5 is 2.
+    assert fleet.fleet_waves(CLUSTERS, "50%", resume_from=report) == [["c3", "c4"], ["c5", "c6"], ["c7"]]
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    assert fleet.fleet_waves(CLUSTERS, 10, resume_from=str(path)) == [["c3", "c4", "c5", "c6", "c7"]]
+    assert fleet.fleet_waves(CLUSTERS, 10, resume_from=f" {json.dumps(report)}") == [["c3", "c4", "c5", "c6", "c7"]]
+    # Nothing to resume from: every cluster.
+    for nothing in (None, "", _report(), {"clusters": {}, "time": "x"}):
+        assert fleet.fleet_waves(CLUSTERS, 10, resume_from=nothing) == [CLUSTERS]
+    # Explicit waves: the updated clusters are left out, and a wave left empty.
+    waves = [["c1", "c2"], ["c3", "c4"], ["c5", "c6", "c7"]]
+    assert fleet.fleet_waves(CLUSTERS, None, waves, resume_from=report) == [["c3", "c4"], ["c5", "c6", "c7"]]
+    plan = fleet.fleet_plan([[f"h{c}", c] for c in CLUSTERS], serial=2, resume_from=report)
+    assert plan["skipped"] == ["c1", "c2"]
+    assert plan["waves"] == [["c3", "c4"], ["c5", "c6"], ["c7"]]
+    assert plan["wave_of"] == {"c3": 1, "c4": 1, "c5": 2, "c6": 2, "c7": 3}
+    everything = _report(**dict.fromkeys(CLUSTERS, "updated"))
+    assert fleet.fleet_plan([[f"h{c}", c] for c in CLUSTERS], serial=2, resume_from=everything) == {
+        "waves": [],
+        "hosts": [],
+        "batch_sizes": [],
+        "failure_budgets": [],
+        "wave_of": {},
+        "skipped": CLUSTERS,
+    }
+
+
+def test_the_plan_passes_the_canary_and_the_cap_on():
+    hosts = [[f"h{c}", c] for c in CLUSTERS]
+    assert fleet.fleet_plan(hosts, serial=4, canary=2, max_wave=3)["batch_sizes"] == [2, 3, 2]
+    assert fleet.fleet_waves(CLUSTERS, 3, max_wave=1) == [[cluster] for cluster in CLUSTERS]
+    assert fleet.fleet_waves(CLUSTERS, 3, max_wave="1%") == [[cluster] for cluster in CLUSTERS]
+
+
+def test_ansible_finds_both_filters():
+    assert fleet.FilterModule().filters() == {"fleet_waves": fleet.fleet_waves, "fleet_plan": fleet.fleet_plan}
+
+
+def test_explicit_waves_are_kept_as_named():
+    waves = [["c7"], ["c1", "c2", "c3", "c4", "c5", "c6"]]
+    assert fleet.fleet_waves(CLUSTERS, [1], waves, max_wave=2) == waves
+    assert fleet.fleet_waves(["c1", "c1", "c2"], 1) == [["c1"], ["c2"]]
+    plan = fleet.fleet_plan([["a1", "a"], ["b1", "b"], ["a2", "a"]], ["a2"], None, [["b"], ["a"]], failure_budget=1)
+    assert plan == {
+        "waves": [["b"], ["a"]],
+        "hosts": ["b1", "a2", "a1"],
+        "batch_sizes": [1, 2],
+        "failure_budgets": [0, 0],
+        "wave_of": {"b": 1, "a": 2},
+        "skipped": [],
+    }
+
+
+def _plan_of_the_play(clusters: int, **variables) -> dict:
+    """The plan as update.yml's first play computes it: its own expression and defaults, for two-node clusters."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import filter_loader
+    from ansible.template import Templar, trust_as_template
+
+    from tests import ansible_render  # the plugin loader, as ansible-playbook sets it up
+
+    filter_loader.add_directory(str(REPO / "playbooks/filter_plugins"))
+    play = yaml.safe_load((REPO / "playbooks/update.yml").read_text())[0]
+    expression = play["tasks"][0]["ansible.builtin.set_fact"]["fleet_plan"]
+    hosts = [f"c{i}-{kind}" for i in range(clusters) for kind in ("claw", "crush")]
+    known = {
+        "ansible_play_hosts_all": hosts,
+        "hostvars": {host: {"appliance_cluster": host.split("-")[0]} for host in hosts},
+        "groups": {"crush": [host for host in hosts if host.endswith("-crush")]},
+    }
+    templar = Templar(loader=DataLoader(), variables={**known, **ansible_render.trusted(variables)})
+    return templar.template(trust_as_template(expression))
+
+
+def test_the_plays_defaults_keep_a_thousand_clusters_in_waves_of_25():
+    plan = _plan_of_the_play(1000)
+    assert [len(wave) for wave in plan["waves"]] == [1, 2, *[25] * 39, 22]
+    assert plan["batch_sizes"] == [2, 4, *[50] * 39, 44]
+    assert plan["hosts"][:4] == ["c0-crush", "c0-claw", "c1-crush", "c1-claw"]
+    assert set(plan["failure_budgets"]) == {0}
+    plan = _plan_of_the_play(
+        1000, fleet_canary="1%", fleet_serial=["5%"], fleet_max_wave=100, fleet_failure_budget="4%"
+    )
+    assert [len(wave) for wave in plan["waves"]] == [10, *[50] * 19, 40]
+    assert plan["failure_budgets"] == [0, *[2] * 19, 1]
+
+
+def test_the_play_passes_explicit_waves_and_the_report(tmp_path: Path):
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(_report(c0="updated", c1="failed")))
+    plan = _plan_of_the_play(3, fleet_waves=[["c2"], ["c0", "c1"]], fleet_resume_from=str(report))
+    assert plan["waves"] == [["c2"], ["c1"]] and plan["skipped"] == ["c0"]
+    with pytest.raises(Exception, match="fleet_waves must be a non-empty list"):
+        _plan_of_the_play(3, fleet_waves=[])
 
 
 def _node_files(tasks: list[dict], key: str) -> list[str]:
@@ -151,3 +391,12 @@ def test_the_release_module_keeps_and_restores_the_state_each_release_migrated(t
     assert release_links.restore_state(components[0], "2026.9.6", "2025.1.1", check=False) == []
     assert release_links.restore_state(components[0], "2026.9.6", "2026.9.5", check=True) == [str(state)]
     assert (state / "openclaw.sqlite").read_text() == "schema 18"
+
+
+@pytest.mark.parametrize(("node", "expected"), [("claw", ["base", "nodejs"]), ("crush", ["base"])])
+def test_an_image_bakes_the_offline_roles_of_its_node_composition(node: str, expected: list[str]):
+    """The images follow the same compositions: the roles of playbooks/nodes/<kind>.yml that can run in an offline
+    root, in that order (the others run on the booted device)."""
+    from tests.ansible_render import Node
+
+    assert Node(["image"], image_node=node).value("_image_roles") == expected

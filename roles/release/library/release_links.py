@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
+try:
+    from ansible.module_utils.basic import AnsibleModule
+except ImportError:  # run as the node's boot-time rollback (--rollback-journal), where Ansible is not installed
+    AnsibleModule = None  # type: ignore[assignment,misc]
 
 DOCUMENTATION = r"""
 module: release_links
@@ -22,6 +28,14 @@ description:
   - C(action=switch) points C(current) at another release (atomically), rewrites the unit files that name the old
     release's path (units render C(claw_apps_venv), a release path, into C(ExecStart)) and returns the units to
     restart: those rewritten and the component's own C(units) that exist.
+  - The update journal (C(journal), a JSON file) makes an update recoverable without the controller.
+    C(action=journal_open) writes the release in use of each component (C(snapshot)), the components and the
+    unit directory, refusing while another journal is open; C(journal_record) appends each switch since (a
+    component whose C(current) no longer links its last recorded release); C(journal_close) marks it closed with
+    C(result). C(query) returns it (C(journal)). Every write is atomic (a temporary file, fsync, rename).
+  - Run as a script, C(release_links.py --rollback-journal PATH) switches every component of an open journal back to
+    its snapshot (state put back as a rollback does), reloads systemd when unit files were rewritten, closes the
+    journal and writes C(last-update.json) beside it: the node's own rollback at boot, needing no Ansible.
   - A component's C(state) lists directories its releases migrate on first start (a database schema an older
     release refuses). C(action=save_state) copies them to C(<root>/state/<release>) for the releases in C(targets);
     a C(switch) with C(restore_state) keeps the state in use as the copy of the release it leaves and puts back
@@ -32,7 +46,16 @@ options:
     type: list
     elements: dict
     required: true
-  action: {description: What to do., type: str, choices: [query, switch, save_state], default: query}
+  action:
+    description: What to do.
+    type: str
+    choices: [query, switch, save_state, journal_open, journal_record, journal_close]
+    default: query
+  journal: {description: The update journal (C(journal_*) actions; read by C(query))., type: path}
+  run:
+    description: With C(journal_open), C({playbook, version}) of the run; with C(journal_close), C({result}).
+    type: dict
+    default: {}
   restore_state:
     description: With C(switch), swap the components' state for the copy of the target release.
     type: bool
@@ -56,6 +79,7 @@ previous: {description: Component name to the release before the one in use, whe
 switched: {description: Per switched component, C({from, to, state_restored})., returned: always, type: dict}
 saved: {description: Per component, the state directories C(save_state) copied., returned: always, type: dict}
 units: {description: Units to restart after a switch (sorted)., returned: always, type: list}
+journal: {description: The update journal's content (C({}) where there is none)., returned: always, type: dict}
 """
 
 
@@ -221,15 +245,134 @@ def restore_state(component: dict[str, Any], leaving: str, returning: str, check
     return restored
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` atomically: a crash leaves the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", encoding="utf-8") as stream:
+        json.dump(data, stream, indent=2, sort_keys=True)
+        stream.write("\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    partial.chmod(0o644)
+    partial.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def read_journal(path: str | Path | None) -> dict[str, Any]:
+    if not path or not Path(path).is_file():
+        return {}
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not an update journal")
+    return data
+
+
+def journal_open(path: Path, components: list[dict[str, Any]], unit_dir: Path, run: dict, check: bool) -> dict:
+    """Open a journal with the releases in use; refused while another one is open (roll that one back first)."""
+    old = read_journal(path)
+    if old.get("status") == "open":
+        raise ValueError(f"{path}: the update opened {old.get('opened')} was not closed; roll it back first")
+    journal = {
+        "format": 1,
+        "status": "open",
+        "opened": _now(),
+        "playbook": str(run.get("playbook") or ""),
+        "version": str(run.get("version") or ""),
+        "components": components,
+        "unit_dir": str(unit_dir),
+        "snapshot": {name: found["release"] for name, found in query(components, None).items()},
+        "switches": [],
+    }
+    if not check:
+        write_json(path, journal)
+    return journal
+
+
+def journal_record(path: Path, components: list[dict[str, Any]], check: bool) -> tuple[dict, list[dict]]:
+    """Append the switches made since the last record to an open journal; the new entries."""
+    journal = read_journal(path)
+    if journal.get("status") != "open":
+        return journal, []
+    last = {name: str(release) for name, release in (journal.get("snapshot") or {}).items()}
+    for switch_ in journal.get("switches") or []:
+        last[switch_["component"]] = Path(switch_["to"]).name
+    added = []
+    for name, found in query(components, None).items():
+        if found["release"] != last.get(name):
+            added.append({"component": name, "from": last.get(name, ""), "to": found["path"], "time": _now()})
+    if added:
+        journal["switches"] = [*(journal.get("switches") or []), *added]
+        if not check:
+            write_json(path, journal)
+    return journal, added
+
+
+def journal_close(path: Path, result: str, check: bool) -> tuple[dict, bool]:
+    """Mark an open journal closed (the record stays); whether one was open."""
+    journal = read_journal(path)
+    if journal.get("status") != "open":
+        return journal, False
+    journal.update(status="closed", closed=_now(), result=result)
+    if not check:
+        write_json(path, journal)
+    return journal, True
+
+
+def rollback_journal(path: Path) -> int:
+    """The node's own rollback (boot): switch back to an open journal's snapshot, close it, record the run."""
+    journal = read_journal(path)
+    if journal.get("status") != "open":
+        print(f"{path}: no open update journal, nothing to roll back")
+        return 0
+    components = journal["components"]
+    known = {component["name"] for component in components}
+    targets = {name: release for name, release in journal.get("snapshot", {}).items() if name in known}
+    unit_dir = Path(journal.get("unit_dir") or "/etc/systemd/system")
+    switched, units = switch(components, targets, unit_dir, check=False, with_state=True)
+    systemctl = shutil.which("systemctl")
+    if switched and systemctl and Path("/run/systemd/system").is_dir():
+        # Unit files may name a release's path: reload them before the units (ordered after this one) start.
+        subprocess.run([systemctl, "daemon-reload"], check=False)
+    journal_close(path, "rolled back at boot", check=False)
+    record = {
+        "time": _now(),
+        "playbook": "claw-release-rollback.service (boot)",
+        "version": journal.get("version", ""),
+        "result": "rolled back",
+    }
+    write_json(path.with_name("last-update.json"), record)
+    for name, entry in switched.items():
+        print(f"{name}: {entry['from']} -> {entry['to']} (state restored: {entry['state_restored'] or 'none'})")
+    opened = journal.get("opened")
+    print(f"{path}: the update opened {opened} was rolled back ({len(switched)} switched, units {units})")
+    return 0
+
+
 def _packaged(unit: str) -> bool:
     return any((Path(d) / unit).exists() for d in ("/lib/systemd/system", "/usr/lib/systemd/system"))
 
 
+ACTIONS = ["query", "switch", "save_state", "journal_open", "journal_record", "journal_close"]
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--rollback-journal":
+        sys.exit(rollback_journal(Path(sys.argv[2])))
     module = AnsibleModule(
         argument_spec={
             "components": {"type": "list", "elements": "dict", "required": True},
-            "action": {"type": "str", "choices": ["query", "switch", "save_state"], "default": "query"},
+            "action": {"type": "str", "choices": ACTIONS, "default": "query"},
+            "journal": {"type": "path"},
+            "run": {"type": "dict", "default": {}},
             "restore_state": {"type": "bool", "default": False},
             "targets": {"type": "dict", "default": {}},
             "bom": {"type": "path"},
@@ -244,8 +387,24 @@ def main() -> None:
     switched: dict[str, dict[str, Any]] = {}
     saved: dict[str, list[str]] = {}
     units: list[str] = []
+    changed = False
+    journal_path = Path(params["journal"]) if params["journal"] else None
+    if params["action"].startswith("journal_") and journal_path is None:
+        module.fail_json(msg=f"{params['action']} needs a journal")
     try:
-        if params["action"] == "switch":
+        journal = read_journal(journal_path)
+        if params["action"] == "journal_open":
+            journal = journal_open(
+                journal_path, params["components"], Path(params["unit_dir"]), params["run"], module.check_mode
+            )
+            changed = True
+        elif params["action"] == "journal_record":
+            journal, added = journal_record(journal_path, params["components"], module.check_mode)
+            changed = bool(added)
+        elif params["action"] == "journal_close":
+            result = str(params["run"].get("result") or "applied")
+            journal, changed = journal_close(journal_path, result, module.check_mode)
+        elif params["action"] == "switch":
             unit_dir = Path(params["unit_dir"])
             switched, units = switch(
                 params["components"], params["targets"], unit_dir, module.check_mode, params["restore_state"]
@@ -257,7 +416,8 @@ def main() -> None:
         module.fail_json(msg=f"{error} {detail.decode(errors='replace').strip()}".strip())
     components = query(params["components"], params["bom"])
     module.exit_json(
-        changed=bool(switched or saved),
+        changed=bool(switched or saved or changed),
+        journal=journal,
         saved=saved,
         components=components,
         in_use={name: found["release"] for name, found in components.items()},
