@@ -1,21 +1,27 @@
-"""Shared fixtures: the repository root and a runner for ansible-playbook on the controller."""
+"""Shared fixtures: the repository root, a runner for ansible-playbook on the controller, and what tests in several
+folders run against: a closed port, a real LED daemon, the fake engines, the simulated Jetson tree and the crush
+exporter serving it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from tests.doubles.engine import FakeLlamaCpp, FakeOllama
+
 REPO = Path(__file__).resolve().parent.parent
+JETSON_ROOT = REPO / "tests" / "fixtures" / "jetson_sysfs"
 
 
 @pytest.fixture
@@ -51,10 +57,9 @@ def run_playbook(tmp_path: Path):
 @pytest.fixture
 def closed_port_url() -> str:
     """A URL on 127.0.0.1 where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    from tests.doubles.http import closed_port_url
+
+    return closed_port_url()
 
 
 @pytest.fixture
@@ -85,3 +90,45 @@ def led_socket() -> Iterator[Path]:
     thread.join(5)
     loop.close()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    """A fake Ollama (tests/doubles/engine.py) on a real socket."""
+    from tests.doubles.engine import FakeOllama
+    from tests.doubles.http import serve
+
+    with serve(FakeOllama()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def llamacpp() -> Iterator[FakeLlamaCpp]:
+    """A fake llama.cpp server (tests/doubles/engine.py) on a real socket."""
+    from tests.doubles.engine import FakeLlamaCpp
+    from tests.doubles.http import serve
+
+    with serve(FakeLlamaCpp()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def jetson_root() -> Path:
+    """The simulated Jetson Orin sysfs tree (read only)."""
+    assert JETSON_ROOT.is_dir()
+    return JETSON_ROOT
+
+
+@pytest.fixture
+def crush_exporter(jetson_root: Path) -> Iterator[str]:
+    """The real crush exporter's collector (no engine) on the Jetson tree, served on 127.0.0.1; its base URL."""
+    from claw.exporters.crush import CrushCollector
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(CrushCollector(jetson_root, engine=None))
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)

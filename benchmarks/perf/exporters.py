@@ -32,7 +32,6 @@ import math
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -172,50 +171,15 @@ def measure(url: str, scrapes: int, timeout: float, expect: tuple[str, ...]) -> 
     }
 
 
-def proc_status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise BenchError(f"/proc/{pid}/status has no {key}")
-
-
-# --- processes ----------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def fake_engine() -> Iterator[str]:
-    # The benchmarks' fake engine (tests/doubles/bench_engine.py): /health, /v1/models, /api/version, /api/ps.
-    command = [sys.executable, "-m", "tests.doubles.bench_engine"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.strip().isdigit():
-            raise BenchError(f"the fake engine did not start (exit {process.poll()})")
-        yield f"http://127.0.0.1:{int(line)}"
-    finally:
-        stop(process)
+# --- processes: only where the scenarios start them, in a checkout ------------------------------------------------
+# perfutil (beside this file) is imported there and only there: with --url this file runs alone on a node.
 
 
 @contextlib.contextmanager
 def exporter(scenario: Scenario, ctx: Context, timeout: float) -> Iterator[tuple[str, int]]:
     """Start the scenario's exporter; yields its /metrics URL and pid once it answers."""
+    from perfutil import free_port, stop
+
     port = free_port()
     argv = [sys.executable, "-m", scenario.module, "--listen", f"127.0.0.1:{port}", *scenario.args(ctx)]
     process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -246,24 +210,28 @@ def installed(module: str) -> bool:
 
 
 def run_scenarios(scrapes: int, timeout: float) -> tuple[list[dict[str, Any]], list[str]]:
+    import perfutil
+
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
-    with fake_engine() as engine_url:
-        ctx = Context(JETSON_ROOT, engine_url)
-        for scenario in SCENARIOS:
-            row: dict[str, Any] = {"exporter": scenario.exporter, "scenario": scenario.label}
-            if not installed(scenario.module):
-                rows.append({**row, "skipped": f"{scenario.module} is not installed"})
-                continue
-            try:
-                with exporter(scenario, ctx, timeout) as (url, pid):
-                    row.update(measure(url, scrapes, timeout, scenario.expect))
-                    row["rss_mib"] = proc_status_kib(pid, "VmRSS") / 1024
-                    row["peak_mib"] = proc_status_kib(pid, "VmHWM") / 1024
-            except (BenchError, OSError, http.client.HTTPException) as err:
-                errors.append(f"{scenario.exporter} ({scenario.label}): {err}")
-                continue
-            rows.append(row)
+    try:
+        with perfutil.bench_engine() as engine_url:
+            ctx = Context(JETSON_ROOT, engine_url)
+            for scenario in SCENARIOS:
+                row: dict[str, Any] = {"exporter": scenario.exporter, "scenario": scenario.label}
+                if not installed(scenario.module):
+                    rows.append({**row, "skipped": f"{scenario.module} is not installed"})
+                    continue
+                try:
+                    with exporter(scenario, ctx, timeout) as (url, pid):
+                        row.update(measure(url, scrapes, timeout, scenario.expect))
+                        row.update(perfutil.rss(pid))
+                except (BenchError, perfutil.BenchError, OSError, http.client.HTTPException) as err:
+                    errors.append(f"{scenario.exporter} ({scenario.label}): {err}")
+                    continue
+                rows.append(row)
+    except perfutil.BenchError as err:  # the fake engine did not start
+        raise BenchError(str(err)) from None
     return rows, errors
 
 

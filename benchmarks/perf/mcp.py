@@ -49,7 +49,7 @@ from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 # perfutil sits beside this file: imported while this folder is still on the path.
-from perfutil import BENCH_ENGINE, BenchError, free_port, rss, summary_ms, wait_until  # noqa: E402
+from perfutil import BenchError, bench_engine, free_port, rss, stop, summary_ms, wait_until  # noqa: E402
 
 # This file is named like the SDK it measures: keep its folder off the path so `import mcp` finds the SDK.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
@@ -124,40 +124,32 @@ def environment() -> Iterator[Env]:
     tmp = Path(tempfile.mkdtemp(prefix="claw-bench-mcp-", dir="/tmp"))  # short: a socket path fits in 107 bytes
     (tmp / "sandbox" / "docs").mkdir(parents=True)
     (tmp / "sandbox" / "docs" / "note.txt").write_text("benchmark\n")
-    # The benchmarks' fake engine (tests/doubles/bench_engine.py): what engine_health asks of llama.cpp's server.
-    engine = subprocess.Popen(BENCH_ENGINE, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    env = Env(tmp, tmp / "leds.sock", "", [engine])
     try:
-        assert engine.stdout is not None
-        line = engine.stdout.readline()
-        if not line.strip().isdigit():
-            raise BenchError(f"the fake engine did not start (exit {engine.poll()})")
-        env.engine_url = f"http://127.0.0.1:{int(line)}"
-        daemon, log = env.spawn(
-            [
-                sys.executable,
-                "-m",
-                "claw.leds.daemon",
-                "--socket",
-                str(env.leds_socket),
-                "--backend",
-                "simulated",
-                "--log-level",
-                "WARNING",
-            ],
-            "leds-daemon.log",
-        )
-        wait_until(env.leds_socket.exists, daemon, "the LED daemon", log)
-        yield env
+        # The benchmarks' fake engine (tests/doubles/bench_engine.py): what engine_health asks of llama.cpp's server.
+        # It stops last, after what was started against it.
+        with bench_engine() as engine_url:
+            env = Env(tmp, tmp / "leds.sock", engine_url)
+            try:
+                daemon, log = env.spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "claw.leds.daemon",
+                        "--socket",
+                        str(env.leds_socket),
+                        "--backend",
+                        "simulated",
+                        "--log-level",
+                        "WARNING",
+                    ],
+                    "leds-daemon.log",
+                )
+                wait_until(env.leds_socket.exists, daemon, "the LED daemon", log)
+                yield env
+            finally:
+                for process in reversed(env.processes):
+                    stop(process)
     finally:
-        for process in reversed(env.processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -238,12 +230,7 @@ def serve(env: Env, names: list[str], tag: str) -> Iterator[Served]:
         wait_until(listening, process, f"claw mcp serve ({', '.join(names)})", log)
         yield Served(process, ports, metrics_port, config)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 10)
 
 
 async def over_http(served: Served, names: list[str], calls: int) -> dict[str, Any]:

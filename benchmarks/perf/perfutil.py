@@ -2,7 +2,8 @@
 processes, the controller's facts and ansible-playbook recaps.
 
 Imported by the scripts beside it (``python benchmarks/perf/NAME.py`` puts this folder on the path). exporters.py
-and inference.py keep their own few lines instead: they are copied to a node as single files and run there.
+and inference.py are also copied to a node as single files and run there: inference.py keeps its own few lines,
+exporters.py imports this only in the mode that starts exporters in a checkout (never with --url).
 """
 
 from __future__ import annotations

@@ -11,11 +11,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from claw.engine import ollama, openai
 from claw.engine.client import EngineClient
 from claw.engine.errors import CrushError, EngineDown, ModelUnavailable
 from claw.engine.records import ChatPart, ToolCall
 from claw.engine.records import Engine as EngineKind
+
+Obj = dict[str, Any]
+Json = list[Obj]  # chat messages and tool schemas
 
 __all__ = ["Engine", "OllamaEngine", "OpenAIEngine", "Reply", "ToolCall", "make_engine"]
 
@@ -53,6 +57,7 @@ class Engine:
 
     kind = "engine"
     dialect: EngineKind = "ollama"
+    chat_path = ""  # what :meth:`chat` posts to
 
     def __init__(self, url: str, *, timeout: float = 300.0) -> None:
         self.root = url.rstrip("/").removesuffix("/v1").removesuffix("/api")
@@ -71,6 +76,24 @@ class Engine:
         max_tokens: int | None = None,
         options: dict[str, Any] | None = None,
     ) -> Reply:
+        """One chat request at temperature 0 (unless ``options`` says otherwise), timed from the request on."""
+        extra = {"temperature": 0, **(options or {})}
+        body = self.chat_body(model, messages, tools, stream, max_tokens, extra)
+        reply = Reply()
+        start = time.perf_counter()
+        async with self.client.request("POST", self.chat_path, body=body, model=model) as response:
+            await self.read_reply(response, reply, start, model=model, stream=stream)
+        reply.total_s = time.perf_counter() - start
+        return reply
+
+    def chat_body(
+        self, model: str, messages: Json, tools: Json | None, stream: bool, limit: int | None, options: Obj
+    ) -> Obj:
+        """The request body of :attr:`chat_path` in this engine's wire format (``limit``: max_tokens)."""
+        raise NotImplementedError
+
+    async def read_reply(self, response: httpx.Response, reply: Reply, start: float, model: str, stream: bool) -> None:
+        """Add the answer's parts to ``reply`` (``start`` for the time to the first token)."""
         raise NotImplementedError
 
     async def version(self) -> str | None:
@@ -110,31 +133,22 @@ class OllamaEngine(Engine):
     """Ollama's native /api/chat: NDJSON when streaming, tool calls with object arguments."""
 
     kind = "ollama"
+    chat_path = ollama.CHAT
 
     def __init__(self, url: str, *, timeout: float = 300.0, keep_alive: str = "5m", num_ctx: int | None = None) -> None:
         super().__init__(url, timeout=timeout)
         self.keep_alive = keep_alive
         self.num_ctx = num_ctx
 
-    async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        *,
-        stream: bool = False,
-        max_tokens: int | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> Reply:
-        opts = ollama.options(max_tokens, num_ctx=self.num_ctx, **{"temperature": 0, **(options or {})})
-        body = ollama.chat_body(model, messages, stream=stream, tools=tools, options=opts, keep_alive=self.keep_alive)
-        reply = Reply()
-        start = time.perf_counter()
-        async with self.client.request("POST", ollama.CHAT, body=body, model=model) as response:
-            async for line in self.client.lines(response, f"POST {ollama.CHAT}"):
-                reply.add(ollama.chat_part(self._parsed(line, model)), start)
-        reply.total_s = time.perf_counter() - start
-        return reply
+    def chat_body(
+        self, model: str, messages: Json, tools: Json | None, stream: bool, limit: int | None, options: Obj
+    ) -> Obj:
+        opts = ollama.options(limit, num_ctx=self.num_ctx, **options)
+        return ollama.chat_body(model, messages, stream=stream, tools=tools, options=opts, keep_alive=self.keep_alive)
+
+    async def read_reply(self, response: httpx.Response, reply: Reply, start: float, model: str, stream: bool) -> None:
+        async for line in self.client.lines(response, f"POST {ollama.CHAT}"):
+            reply.add(ollama.chat_part(self._parsed(line, model)), start)
 
     def assistant_message(self, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
@@ -180,39 +194,29 @@ class OpenAIEngine(Engine):
 
     kind = "openai"
     dialect = "llamacpp"
+    chat_path = openai.CHAT
 
-    async def chat(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        *,
-        stream: bool = False,
-        max_tokens: int | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> Reply:
-        extra = {"temperature": 0, **(options or {})}
-        body = openai.chat_body(
-            model, messages, stream=stream, tools=tools, max_tokens=max_tokens, include_usage=True, extra=extra
+    def chat_body(
+        self, model: str, messages: Json, tools: Json | None, stream: bool, limit: int | None, options: Obj
+    ) -> Obj:
+        return openai.chat_body(
+            model, messages, stream=stream, tools=tools, max_tokens=limit, include_usage=True, extra=options
         )
-        reply = Reply()
-        start = time.perf_counter()
-        async with self.client.request("POST", openai.CHAT, body=body, model=model) as response:
-            if not stream:
-                reply.add(openai.completion_part(self._parsed((await response.aread()).decode(), model)), start)
-            else:
-                calls = openai.ToolCallAssembler()
-                async for line in self.client.lines(response, f"POST {openai.CHAT}"):
-                    data = openai.sse_data(line)
-                    if data is openai.DONE:
-                        break
-                    if data is not None:
-                        part = openai.chunk_part(self._parsed(str(data), model))
-                        calls.add(part.tool_call_deltas)
-                        reply.add(part, start)
-                reply.tool_calls = calls.calls()
-        reply.total_s = time.perf_counter() - start
-        return reply
+
+    async def read_reply(self, response: httpx.Response, reply: Reply, start: float, model: str, stream: bool) -> None:
+        if not stream:
+            reply.add(openai.completion_part(self._parsed((await response.aread()).decode(), model)), start)
+            return
+        calls = openai.ToolCallAssembler()
+        async for line in self.client.lines(response, f"POST {openai.CHAT}"):
+            data = openai.sse_data(line)
+            if data is openai.DONE:
+                break
+            if data is not None:
+                part = openai.chunk_part(self._parsed(str(data), model))
+                calls.add(part.tool_call_deltas)
+                reply.add(part, start)
+        reply.tool_calls = calls.calls()
 
     def assistant_message(self, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}

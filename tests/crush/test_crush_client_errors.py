@@ -42,10 +42,10 @@ def test_codes_are_stable_and_distinct():
     assert all(issubclass(cls, CrushError) for cls in classes)
 
 
-async def test_closed_port_is_engine_down(closed_url):
+async def test_closed_port_is_engine_down(closed_port_url):
     # A refused connection is the node's kernel answering: crush is up, nothing listens on the engine port.
-    address = closed_url.removeprefix("http://")
-    async with EngineClient(closed_url, timeout=2) as client:
+    address = closed_port_url.removeprefix("http://")
+    async with EngineClient(closed_port_url, timeout=2) as client:
         with pytest.raises(EngineDown) as caught:
             await client.list_models()
         health = await client.health()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from claw.crush.metrics_summary import fetch_summary, metrics_url, summarize
 from claw.engine.errors import EngineDown
 from claw.exporters.crush import CrushCollector
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest
 
 
 def exposition(sysfs_root: Path, engine: str | None = None, engine_url: str = "") -> str:
@@ -59,8 +58,8 @@ def test_engine_from_a_live_engine(jetson_root, ollama):
     assert model.ram_gib == pytest.approx(600_000_000 / 2**30, abs=0.01)
 
 
-def test_engine_down_is_reported_down(jetson_root, closed_url):
-    summary = summarize(exposition(jetson_root, "llamacpp", closed_url))
+def test_engine_down_is_reported_down(jetson_root, closed_port_url):
+    summary = summarize(exposition(jetson_root, "llamacpp", closed_port_url))
     assert "engine" in summary.unavailable
     assert summary.engine.up is False and summary.engine.loaded == []
 
@@ -83,27 +82,16 @@ def test_metrics_url():
     assert metrics_url("http://crush:9811/metrics") == "http://crush:9811/metrics"
 
 
-@pytest.fixture
-def exporter_url(jetson_root) -> Iterator[str]:
-    registry = CollectorRegistry()
-    registry.register(CrushCollector(jetson_root, engine=None))
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
 @pytest.mark.anyio
-async def test_fetch_from_the_real_exporter(exporter_url):
-    summary = await fetch_summary(exporter_url, timeout=5)
+async def test_fetch_from_the_real_exporter(crush_exporter):
+    summary = await fetch_summary(crush_exporter, timeout=5)
     assert summary.gpu_load_percent == 12.3 and summary.unavailable == ["engine"]
 
 
 @pytest.mark.anyio
-async def test_fetch_failures_name_the_exporter(closed_url, ollama):
+async def test_fetch_failures_name_the_exporter(closed_port_url, ollama):
     with pytest.raises(EngineDown, match=r"nothing listens on 127\.0\.0\.1:\d+ \(connection refused\)") as caught:
-        await fetch_summary(closed_url, timeout=2)
+        await fetch_summary(closed_port_url, timeout=2)
     assert "the crush metrics exporter is stopped or still starting" in str(caught.value)
     with pytest.raises(EngineDown, match="metrics exporter is not working"):
         await fetch_summary(ollama.url, timeout=2)  # Ollama's port has no /metrics

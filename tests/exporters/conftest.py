@@ -1,22 +1,63 @@
-"""Fixtures for the crush exporter tests: the simulated Jetson root and fixed engine answers on a real socket."""
+"""Fixtures for the exporter tests: fixed engine answers on a real socket and an exporter run as its own process
+(the simulated Jetson root, ``jetson_root``, is tests/conftest.py's)."""
 
 from __future__ import annotations
 
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.doubles.http import Routes, fixed_routes, running
 
-JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
+
+def wait_for_port(proc: subprocess.Popen, deadline_s: float = 15.0) -> int:
+    """The port an exporter started with ``--listen HOST:0`` logs that it serves /metrics on."""
+    seen = []
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        line = proc.stderr.readline()
+        seen.append(line)
+        match = re.search(r"serving /metrics on [^ ]+:(\d+)", line)
+        if match:
+            return int(match.group(1))
+    raise AssertionError(f"exporter did not start: {''.join(seen)}")
+
+
+def scrape_then_sigterm(args: list[str]) -> str:
+    """Run ``python -m EXPORTER`` with ``args`` (``--listen 127.0.0.1:0`` among them), scrape /metrics once, stop it
+    as systemd does; the body, once the scrape answered 200 and the process exited 0 saying why."""
+    proc = subprocess.Popen([sys.executable, "-m", *args], stderr=subprocess.PIPE, text=True)
+    try:
+        port = wait_for_port(proc)
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False)
+        assert response.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert "received SIGTERM, stopping" in proc.stderr.read()
+        return response.text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
-def jetson_root() -> Path:
-    assert JETSON_ROOT.is_dir()
-    return JETSON_ROOT
+def exporter_process() -> Callable[[list[str]], str]:
+    """:func:`scrape_then_sigterm`: an exporter's process from start to a clean stop; returns what it served."""
+    return scrape_then_sigterm
 
 
 @pytest.fixture

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
-import select
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import claw
-import httpx
 import pytest
 from claw.exporters import pi_sysfs
 from claw.exporters.claw import (
@@ -33,21 +28,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
+from tests.claw_units import CLAW_UNITS
+
 REPO = Path(__file__).resolve().parents[2]
 PI5_ROOT = REPO / "tests" / "fixtures" / "pi5_sysfs"
 SYSFS_SOURCES = ("thermal", "throttled", "fan", "nvme")
 OFFLINE = {"gateway_url": None, "leds_socket": None, "units": ()}  # settings that leave the live sources out
-# The claw node's units as the rendered /etc/claw/claw-exporter.yml lists them (appliance_claw_units).
-UNITS = (
-    "threadweaver.service",
-    "openclaw.service",
-    "claw-mcp.service",
-    "claw-leds.service",
-    "claw-leds-watcher.service",
-    "prometheus.service",
-    "claw-exporter.service",
-    "prometheus-node-exporter.service",
-)
 HEALTHZ = {"/healthz": (200, {"ok": True, "status": "live"}), "/readyz": (200, {"ok": True, "status": "ready"})}
 
 
@@ -433,10 +419,10 @@ def live_collector(pi5_root, fake_engine, led_socket, crush_url, tmp_path) -> Cl
     (root / "run/claw-watts").write_text("4.6\n")
     return collector(
         root,
-        runner=FakeSystemctl(dict.fromkeys(UNITS, "active")),
+        runner=FakeSystemctl(dict.fromkeys(CLAW_UNITS, "active")),
         gateway_url=fake_engine(HEALTHZ),
         leds_socket=led_socket,
-        units=UNITS,
+        units=CLAW_UNITS,
         claw_power_file=Path("/run/claw-watts"),
         crush_metrics_url=crush_url,
     )
@@ -556,39 +542,11 @@ def test_main_needs_a_listen_address(tmp_path, capsys):
     assert "listen: required; give --listen HOST:PORT or set listen in --config" in capsys.readouterr().err
 
 
-def wait_for_port(proc: subprocess.Popen, deadline_s: float = 15.0) -> int:
-    seen = []
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if not ready:
-            if proc.poll() is not None:
-                break
-            continue
-        line = proc.stderr.readline()
-        seen.append(line)
-        match = re.search(r"serving /metrics on [^ ]+:(\d+)", line)
-        if match:
-            return int(match.group(1))
-    raise AssertionError(f"exporter did not start: {''.join(seen)}")
-
-
-def test_process_serves_metrics_and_exits_cleanly_on_sigterm(pi5_root, tmp_path):
+def test_process_serves_metrics_and_exits_cleanly_on_sigterm(pi5_root, tmp_path, exporter_process):
     config = tmp_path / "exporter.yml"
     config.write_text("gateway_url: null\nleds_socket: null\nunits: []\n")
-    command = [sys.executable, "-m", "claw.exporters.claw", "--listen", "127.0.0.1:0", "--config", str(config)]
-    proc = subprocess.Popen([*command, "--sysfs-root", str(pi5_root)], stderr=subprocess.PIPE, text=True)
-    try:
-        port = wait_for_port(proc)
-        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False)
-        assert response.status_code == 200
-        assert 'claw_temperature_celsius{zone="cpu-thermal"} 52.35' in response.text
-        assert 'claw_source_available{source="openclaw"} 0.0' in response.text
-        assert 'claw_electricity_cost_per_month{currency="USD"}' in response.text
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert "received SIGTERM, stopping" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    command = ["claw.exporters.claw", "--listen", "127.0.0.1:0", "--config", str(config)]
+    text = exporter_process([*command, "--sysfs-root", str(pi5_root)])
+    assert 'claw_temperature_celsius{zone="cpu-thermal"} 52.35' in text
+    assert 'claw_source_available{source="openclaw"} 0.0' in text
+    assert 'claw_electricity_cost_per_month{currency="USD"}' in text

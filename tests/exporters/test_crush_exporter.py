@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import select
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from claw.exporters.crush import FAMILIES, SOURCES, CrushCollector, main, parse_listen
 from prometheus_client import CollectorRegistry, generate_latest
@@ -233,43 +227,11 @@ def test_main_rejects_bad_engine(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def wait_for_port(proc: subprocess.Popen, deadline_s: float = 15.0) -> int:
-    seen = []
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if not ready:
-            if proc.poll() is not None:
-                break
-            continue
-        line = proc.stderr.readline()
-        seen.append(line)
-        match = re.search(r"serving /metrics on [^ ]+:(\d+)", line)
-        if match:
-            return int(match.group(1))
-    raise AssertionError(f"exporter did not start: {''.join(seen)}")
-
-
-def test_process_serves_metrics_and_exits_cleanly_on_sigterm(jetson_root):
-    command = [sys.executable, "-m", "claw.exporters.crush", "--listen", "127.0.0.1:0", "--engine", "none"]
-    proc = subprocess.Popen(
-        [*command, "--sysfs-root", str(jetson_root)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = wait_for_port(proc)
-        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False)
-        assert response.status_code == 200
-        assert 'crush_power_rail_watts{rail="VDD_IN"}' in response.text
-        assert 'crush_source_available{source="engine"} 0.0' in response.text
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert "received SIGTERM, stopping" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_process_serves_metrics_and_exits_cleanly_on_sigterm(jetson_root, exporter_process):
+    command = ["claw.exporters.crush", "--listen", "127.0.0.1:0", "--engine", "none"]
+    text = exporter_process([*command, "--sysfs-root", str(jetson_root)])
+    assert 'crush_power_rail_watts{rail="VDD_IN"}' in text
+    assert 'crush_source_available{source="engine"} 0.0' in text
 
 
 def test_parser_takes_the_llamacpp_config():

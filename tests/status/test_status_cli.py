@@ -52,21 +52,33 @@ def test_node_down_exits_1_and_is_shown(capsys, prometheus):
     assert out.splitlines()[-1] == "✗ node crush is down (exit 1)"
 
 
-def test_critical_alert_exits_1(capsys, prometheus):
-    prometheus.alerts = [alert("EngineDown", "critical", "Inference engine ollama is down", node="crush")]
+@pytest.mark.parametrize(
+    ("firing", "code", "shown", "verdict"),
+    [
+        pytest.param(
+            alert("EngineDown", "critical", "Inference engine ollama is down", node="crush"),
+            1,
+            "  ✗ critical  EngineDown  Inference engine ollama is down",
+            "✗ critical alert EngineDown: Inference engine ollama is down (exit 1)",
+            id="critical-exits-1",
+        ),
+        pytest.param(
+            alert("UnderVoltage", "warning", "claw is under-voltage", node="claw"),
+            0,
+            "  ! warning  UnderVoltage  claw is under-voltage",
+            None,  # shown, and the verdict stays the healthy one
+            id="warning-is-shown-but-exits-0",
+        ),
+    ],
+)
+def test_firing_alert_is_shown(capsys, prometheus, firing, code, shown, verdict):
+    prometheus.alerts = [firing]
     with serve(prometheus.handle) as url:
-        code, out = run_status(capsys, url)
-    assert code == 1
-    assert "  ✗ critical  EngineDown  Inference engine ollama is down" in out.splitlines()
-    assert out.splitlines()[-1] == "✗ critical alert EngineDown: Inference engine ollama is down (exit 1)"
-
-
-def test_warning_alert_is_shown_but_exits_0(capsys, prometheus):
-    prometheus.alerts = [alert("UnderVoltage", "warning", "claw is under-voltage", node="claw")]
-    with serve(prometheus.handle) as url:
-        code, out = run_status(capsys, url)
-    assert code == 0
-    assert "  ! warning  UnderVoltage  claw is under-voltage" in out.splitlines()
+        status, out = run_status(capsys, url)
+    assert status == code
+    assert shown in out.splitlines()
+    if verdict is not None:
+        assert out.splitlines()[-1] == verdict
 
 
 def test_json_output(capsys, prometheus):

@@ -45,10 +45,11 @@ def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-class CrushError(Exception):
-    """Base of every crush failure; ``str(err)`` is the one-line message, ``err.code`` its stable identifier."""
+class CodedError(Exception):
+    """A failure with a stable ``code`` and a one-line message: ``str(err)``, also ``err.message``. The base of
+    :class:`CrushError` here and of ThreadWeaver's ``ProviderError``."""
 
-    code: ClassVar[str] = "crush_error"
+    code: ClassVar[str] = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message, limit=600))
@@ -56,6 +57,12 @@ class CrushError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class CrushError(CodedError):
+    """Base of every crush failure; ``str(err)`` is the one-line message, ``err.code`` its stable identifier."""
+
+    code = "crush_error"
 
 
 class CrushUnreachable(CrushError):
@@ -223,29 +230,32 @@ def from_exception(
     return EngineError(f"{action}: {type(exc).__name__}: {exc}")
 
 
-def engine_message(body: bytes | str | Any) -> str | None:
-    """The error text in an engine's JSON error body, or None when the body is not one."""
+def json_object(body: bytes | str | Any) -> dict[str, Any] | None:
+    """An error body as a JSON object: parsed from bytes or text, or as given; None when it is not one."""
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
         except ValueError:
             return None
-    if not isinstance(body, dict):
+    return body if isinstance(body, dict) else None
+
+
+def engine_message(body: bytes | str | Any) -> str | None:
+    """The error text in an engine's JSON error body, or None when the body is not one."""
+    parsed = json_object(body)
+    if parsed is None:
         return None
-    error = body.get("error")
+    error = parsed.get("error")
     if isinstance(error, dict):
         error = error.get("message") or error.get("code")
     if error is None:
-        error = body.get("detail")  # FastAPI's own errors
+        error = parsed.get("detail")  # FastAPI's own errors
     return str(error) if isinstance(error, (str, int)) and str(error) else None
 
 
 def _error_code(body: bytes | str | Any) -> str | None:
-    try:
-        parsed = json.loads(body) if isinstance(body, (bytes, str)) else body
-    except ValueError:
-        return None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
+    parsed = json_object(body)
+    error = parsed.get("error") if parsed is not None else None
     return error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), str) else None
 
 

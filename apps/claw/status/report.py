@@ -207,6 +207,12 @@ def _labels(entry: dict[str, Any]) -> dict[str, str]:
     return {str(key): str(value) for key, value in entry.get("metric", {}).items()}
 
 
+def _mapping(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object of an answer or a file (a target's ``labels``, a BOM's ``versions``); {} when it is not one."""
+    value = entry.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _value(entry: dict[str, Any]) -> float | None:
     point = parse_point(entry.get("value"))
     return None if point is None else point[1]
@@ -215,7 +221,7 @@ def _value(entry: dict[str, Any]) -> float | None:
 def parse_targets(targets: list[dict[str, Any]]) -> list[Target]:
     found = []
     for target in targets:
-        labels = target.get("labels") if isinstance(target.get("labels"), dict) else {}
+        labels = _mapping(target, "labels")
         found.append(
             Target(
                 job=str(labels.get("job", "")),
@@ -236,7 +242,7 @@ def parse_nodes(up: list[dict[str, Any]], targets: list[dict[str, Any]] | None) 
         name = labels.get("node") or labels.get("instance", "")
         nodes[name] = Node(name=name, role=labels.get("role", ""), up=_value(entry) == 1)
     for target in targets or []:
-        labels = target.get("labels") if isinstance(target.get("labels"), dict) else {}
+        labels = _mapping(target, "labels")
         if labels.get("job") != "node":
             continue
         name = str(labels.get("node") or labels.get("instance", ""))
@@ -287,8 +293,8 @@ def parse_alerts(alerts: list[dict[str, Any]]) -> list[Alert]:
     for alert in alerts:
         if alert.get("state") != "firing":
             continue
-        labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
-        annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
+        labels = _mapping(alert, "labels")
+        annotations = _mapping(alert, "annotations")
         found.append(
             Alert(
                 name=str(labels.get("alertname", "")),
@@ -353,9 +359,9 @@ def read_bom(path: Path) -> dict[str, Any] | None:
 def bom_versions(bom: dict[str, Any]) -> list[Version]:
     """The versions a bill of materials names: claw (the apps' release id), openclaw, nodejs, the engine, the OS."""
     node = bom["node"]
-    versions = bom.get("versions") if isinstance(bom.get("versions"), dict) else {}
-    engine = bom.get("engine") if isinstance(bom.get("engine"), dict) else {}
-    system = bom.get("os") if isinstance(bom.get("os"), dict) else {}
+    versions = _mapping(bom, "versions")
+    engine = _mapping(bom, "engine")
+    system = _mapping(bom, "os")
     found = [
         ("claw", versions.get("claw_apps")),
         ("openclaw", versions.get("openclaw")),

@@ -7,25 +7,20 @@ provider's own message (OpenAI/Mistral/Groq ``{"error": {"message"}}``, Anthropi
 
 from __future__ import annotations
 
-import json
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from claw.engine.errors import address_of, connect_reason, one_line
+from claw.engine.errors import CodedError, address_of, connect_reason, json_object, one_line
 
 
-class ProviderError(Exception):
-    code: ClassVar[str] = "provider_error"
+class ProviderError(CodedError):
+    code = "provider_error"
     status: int | None = None
 
     def __init__(self, provider: str, message: str) -> None:
         self.provider = provider
-        super().__init__(one_line(message, limit=600))
-
-    @property
-    def message(self) -> str:
-        return str(self)
+        super().__init__(message)
 
 
 class ProviderUnreachable(ProviderError):
@@ -89,14 +84,10 @@ def http_status(err: ProviderError) -> int:
 
 def provider_message(body: bytes | str | Any) -> str | None:
     """The error text in a provider's JSON error body, or None."""
-    if isinstance(body, (bytes, str)):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            return None
-    if not isinstance(body, dict):
+    parsed = json_object(body)
+    if parsed is None:
         return None
-    error = body.get("error", body.get("message", body.get("detail")))
+    error = parsed.get("error", parsed.get("message", parsed.get("detail")))
     if isinstance(error, dict):
         error = error.get("message") or error.get("type") or error.get("code")
     if isinstance(error, list):  # FastAPI-style validation details (Mistral's 422)
