@@ -38,7 +38,18 @@ THRESHOLD = 90.0
 # Guarded module: the tests that must kill its mutants. One line per module.
 GUARDED: dict[str, list[str]] = {
     "playbooks/filter_plugins/fleet.py": ["tests/test_fleet_playbooks.py"],
+    "apps/claw/threadweaver/governance.py": [
+        "tests/threadweaver/test_spend_concurrency.py",
+        "tests/threadweaver/test_governance.py",
+    ],
+    "apps/claw/mcp/sandbox.py": [
+        "tests/mcp/test_mcp_sandbox_ops.py",
+        "tests/mcp/test_mcp_sandbox_escapes.py",
+        "tests/mcp/test_mcp_sandbox_faults.py",
+    ],
 }
+
+APPS = "apps/"
 
 # Top-level entries that a test run never needs in its copy.
 LEFT_OUT = {".git", ".venv", ".cache", ".pytest_cache", ".ruff_cache", "mutants"}
@@ -59,6 +70,13 @@ def prepare(module: str, tests: list[str], keep: bool) -> Path:
         link = work / name
         if not link.is_symlink():
             link.symlink_to(REPO / name)
+    # mutmut names a module by its path, less a leading src/: an apps/ module (imported as claw.…) is mutated
+    # through a src link to apps/, so that its mutants are the claw package the tests import.
+    if module.startswith(APPS):
+        if not (work / "src").is_symlink():
+            (work / "src").symlink_to(REPO / APPS.rstrip("/"))
+        module = "src/" + module.removeprefix(APPS)
+        entries = [*entries, "src"]
     project = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     if re.search(r"^\[tool\.mutmut\]", project, re.MULTILINE):
         raise SystemExit("pyproject.toml has a [tool.mutmut] table: guarded modules are listed in tools/mutation.py")

@@ -9,8 +9,10 @@ reminders database.
 
 * in-process: ``Client(server)`` on the server object ``claw mcp`` would build (metrics middleware included);
   tools/list and tools/call latency, p50/p99 over --calls calls each.
-* loopback HTTP: the same against one ``claw mcp serve`` process running all five over streamable HTTP.
-* stdio: the same through ``claw mcp NAME --stdio`` relaying to that process (what a desktop client gets).
+* loopback HTTP: the same against one ``claw mcp serve`` process running all five over streamable HTTP, as
+  the one client of its ``clients`` section (a key generated for the run, sent with ``keyed_transport``).
+* stdio: the same through ``claw mcp NAME --stdio`` relaying to that process (what a desktop client gets),
+  with the same key (``--key-file``).
 * cold start: spawning ``claw mcp NAME --stdio`` until initialize + tools/list have completed, median of
   --cold-runs (the bare interpreter's start is printed beside it for scale), two ways: relayed to the running
   ``claw mcp serve`` (what a desktop client gets on an appliance, whose service is always up) and standalone
@@ -34,6 +36,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import shutil
 import socket
 import statistics
@@ -55,6 +58,7 @@ from perfutil import BenchError, bench_engine, free_port, rss, stop, summary_ms,
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
 import yaml  # noqa: E402
+from claw.mcp.client import keyed_transport  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 
@@ -99,6 +103,9 @@ class Env:
     tmp: Path
     leds_socket: Path
     engine_url: str
+    # The one client of the served configuration: its key (generated for the run) and the file holding it.
+    key: str
+    key_file: Path
     processes: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def settings(self, name: str, tag: str) -> dict[str, Any]:
@@ -110,6 +117,10 @@ class Env:
             "time": {"zone": "UTC", "database": str(self.tmp / f"time-{tag}.sqlite3")},
             "files": {"root": str(self.tmp / "sandbox")},
         }[name]
+
+    def clients(self, names: list[str]) -> dict[str, Any]:
+        """The ``clients`` section of a served configuration: the benchmark, allowed every tool of ``names``."""
+        return {"bench": {"key_file": str(self.key_file), "servers": dict.fromkeys(names, "*")}}
 
     def spawn(self, argv: list[str], log_name: str) -> tuple[subprocess.Popen[Any], Path]:
         log = self.tmp / log_name
@@ -128,7 +139,11 @@ def environment() -> Iterator[Env]:
         # The benchmarks' fake engine (tests/doubles/bench_engine.py): what engine_health asks of llama.cpp's server.
         # It stops last, after what was started against it.
         with bench_engine() as engine_url:
-            env = Env(tmp, tmp / "leds.sock", engine_url)
+            key = secrets.token_urlsafe(32)
+            key_file = tmp / "client.key"
+            key_file.write_text(key + "\n")
+            key_file.chmod(0o600)
+            env = Env(tmp, tmp / "leds.sock", engine_url, key, key_file)
             try:
                 daemon, log = env.spawn(
                     [
@@ -209,6 +224,12 @@ class Served:
     ports: dict[str, int]
     metrics_port: int
     config: Path
+    key: str
+    key_file: Path
+
+    def client(self, name: str) -> Client:
+        """An SDK client of ``name`` over loopback HTTP, sending the configured client's key."""
+        return Client(keyed_transport(f"http://127.0.0.1:{self.ports[name]}/mcp", self.key), cache=None)
 
 
 @contextlib.contextmanager
@@ -218,7 +239,8 @@ def serve(env: Env, names: list[str], tag: str) -> Iterator[Served]:
     metrics_port = free_port()
     servers = {name: {**env.settings(name, tag), "port": ports[name]} for name in names}
     config = env.tmp / f"{tag}.yml"
-    config.write_text(yaml.safe_dump({"host": "127.0.0.1", "metrics_port": metrics_port, "servers": servers}))
+    settings = {"host": "127.0.0.1", "metrics_port": metrics_port, "servers": servers, "clients": env.clients(names)}
+    config.write_text(yaml.safe_dump(settings))
     process, log = env.spawn([*CLAW, "mcp", "serve", "--config", str(config)], f"{tag}.log")
 
     def listening() -> bool:
@@ -228,7 +250,7 @@ def serve(env: Env, names: list[str], tag: str) -> Iterator[Served]:
 
     try:
         wait_until(listening, process, f"claw mcp serve ({', '.join(names)})", log)
-        yield Served(process, ports, metrics_port, config)
+        yield Served(process, ports, metrics_port, config, env.key, env.key_file)
     finally:
         stop(process, 10)
 
@@ -236,7 +258,7 @@ def serve(env: Env, names: list[str], tag: str) -> Iterator[Served]:
 async def over_http(served: Served, names: list[str], calls: int) -> dict[str, Any]:
     results = {}
     for name in names:
-        async with Client(f"http://127.0.0.1:{served.ports[name]}/mcp", cache=None) as client:
+        async with served.client(name) as client:
             results[name] = await time_client(client, name, calls)
     return results
 
@@ -272,7 +294,7 @@ def standalone_argv(env: Env, name: str) -> list[str]:
 
 
 def relayed_argv(served: Served, name: str) -> list[str]:
-    return [*CLAW, "mcp", name, "--stdio", "--config", str(served.config)]
+    return [*CLAW, "mcp", name, "--stdio", "--config", str(served.config), "--key-file", str(served.key_file)]
 
 
 async def cold_starts(env: Env, names: list[str], runs: int, served: Served | None = None) -> dict[str, Any]:
@@ -318,7 +340,7 @@ def spawn_time(code: str, runs: int) -> float:
 
 async def warm_up(served: Served, names: list[str]) -> None:
     for name in names:
-        async with Client(f"http://127.0.0.1:{served.ports[name]}/mcp", cache=None) as client:
+        async with served.client(name) as client:
             for _ in range(WARMUP):
                 check_result(name, await client.call_tool(TOOLS[name], {}))
 

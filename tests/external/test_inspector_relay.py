@@ -20,6 +20,7 @@ from claw.mcp.reminders import ReminderStore
 
 from tests.external.mcp_service import CLAW, free_port, running_service
 from tests.external.test_inspector_stdio import CALL_TIMEOUT
+from tests.mcp.keys import clients_yaml, write_key
 
 TIME_TOOLS = {"current_time", "day_of_week", "time_until", "format_duration", "create_reminder", "list_reminders"}
 
@@ -33,13 +34,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     config = base / "mcp.yml"
     config.write_text(
         f"metrics_port: {metrics_port}\nservers:\n  time: {{port: {port}, database: '{database}', zone: UTC}}\n"
+        + clients_yaml()
     )
+    key_file = write_key(base / "client.key")
     with running_service(config, [port, metrics_port]):
-        yield {"base": base, "config": config, "database": database, "metrics_port": metrics_port}
+        yield {"base": base, "config": config, "database": database, "metrics_port": metrics_port, "key": key_file}
 
 
 def inspect_relayed(inspector, service: dict[str, Any], *request: str) -> dict[str, Any]:
-    server = [*CLAW, "mcp", "time", "--stdio", "--config", str(service["config"])]
+    server = [*CLAW, "mcp", "time", "--stdio", "--config", str(service["config"]), "--key-file", str(service["key"])]
     # The Inspector hands the server a minimal environment: name the claw package this test imports, so the
     # relay under test is the one that runs (a checkout's venv may point at another tree).
     apps = Path(claw.__file__).resolve().parents[1]

@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from claw.engine.client import EngineClient
-from claw.exporters.crush import CrushCollector
 from claw.mcp.crush import Settings, build_server, create
 from claw.mcp.registry import ConfigError, ProcessConfig, server_settings
 from mcp import Client
-from prometheus_client import CollectorRegistry, start_http_server
 
-from tests.doubles.engine import FakeLlamaCpp, FakeOllama
-from tests.doubles.http import closed_port_url, serve
+from tests.doubles.http import closed_port_url
+from tests.mcp.tool_results import text_of
 
-JETSON_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "jetson_sysfs"
 EXPECTED_TOOLS = {"engine_health", "list_models", "loaded_models", "gpu_summary", "pull_model", "unload_model"}
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result) -> str:
-    return "".join(block.text for block in result.content if block.type == "text")
-
-
-@pytest.fixture
-def ollama() -> Iterator[FakeOllama]:
-    with serve(FakeOllama()) as fake:
-        yield fake
-
-
-@pytest.fixture
-def llamacpp() -> Iterator[FakeLlamaCpp]:
-    with serve(FakeLlamaCpp()) as fake:
-        yield fake
-
-
-@pytest.fixture
-def exporter_url() -> Iterator[str]:
-    registry = CollectorRegistry()
-    registry.register(CrushCollector(JETSON_ROOT, engine=None))
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 async def test_tools_and_honest_annotations(ollama):
@@ -157,8 +124,8 @@ async def test_hung_engine_times_out_with_a_precise_message(ollama):
     assert "did not answer GET /api/version within 0.2 s" in text_of(result)
 
 
-async def test_gpu_summary_from_the_real_exporter(ollama, exporter_url):
-    async with Client(build_server(EngineClient(ollama.url), exporter_url)) as client:
+async def test_gpu_summary_from_the_real_exporter(ollama, crush_exporter):
+    async with Client(build_server(EngineClient(ollama.url), f"{crush_exporter}/metrics")) as client:
         result = await client.call_tool("gpu_summary", {})
     assert not result.is_error, text_of(result)
     summary = result.structured_content

@@ -9,13 +9,11 @@ from claw.mcp.registry import ConfigError
 from mcp import Client
 from pydantic import ValidationError
 
+from tests.mcp.tool_results import text_of
+
 EXPECTED_TOOLS = {"sandbox_path", "list_directory", "read_file", "write_file", "delete_file", "file_info"}
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result) -> str:
-    return "".join(block.text for block in result.content if block.type == "text")
 
 
 async def test_tools_list_has_annotations_and_schemas(layout):

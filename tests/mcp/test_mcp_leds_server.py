@@ -16,6 +16,8 @@ from claw.mcp.registry import ProcessConfig, server_settings
 from mcp import Client
 from pydantic import ValidationError
 
+from tests.mcp.tool_results import text_of
+
 pytestmark = pytest.mark.anyio
 
 TOOLS = {
@@ -45,10 +47,6 @@ async def led_client(sock_dir):
     state = LedState(clock=lambda: 1000.0)
     async with LedDaemon(LedService(state, backend.name), backend, sock_dir / "leds.sock") as daemon:
         yield LedClient(daemon.socket_path, timeout=2)
-
-
-def text_of(result) -> str:
-    return "".join(block.text for block in result.content if block.type == "text")
 
 
 async def call(client: Client, tool: str, arguments: dict | None = None) -> dict:

@@ -21,6 +21,7 @@ import pytest
 from claw.mcp.relay import sse_messages
 from mcp import Client, StdioServerParameters
 
+from tests.mcp.keys import clients_yaml, keyed, write_key
 from tests.mcp.test_mcp_runtime import claw_command, free_port
 
 pytestmark = pytest.mark.anyio
@@ -68,12 +69,15 @@ class Service:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+    # The relays these tests spawn inherit the environment: they send the tester's key.
+    monkeypatch.setenv("CLAW_MCP_KEY_FILE", str(write_key(tmp_path / "client.key")))
     port, metrics_port = free_port(), free_port()
     config = tmp_path / "mcp.yml"
     database = tmp_path / "reminders.sqlite3"
     config.write_text(
         f"metrics_port: {metrics_port}\nservers:\n  time: {{port: {port}, database: '{database}', zone: UTC}}\n"
+        + clients_yaml()
     )
     served = Service(config, port, metrics_port)
     served.start()
@@ -128,7 +132,7 @@ async def test_stdio_client_reaches_the_running_service(service: Service):
         assert not created.is_error, created.content
     # The call was served by the service: its metrics counted it, and an HTTP client sees the same reminder.
     assert service.calls("create_reminder") == 1.0
-    async with Client(f"http://127.0.0.1:{service.port}/mcp") as client:
+    async with keyed(f"http://127.0.0.1:{service.port}/mcp") as client:
         listed = await client.call_tool("list_reminders", {})
     assert [r["message"] for r in listed.structured_content["reminders"]] == ["Stretch"]
 

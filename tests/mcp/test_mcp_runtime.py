@@ -17,6 +17,8 @@ from claw.mcp.registry import ConfigError, read_config, server_settings
 from claw.mcp.runtime import UNKNOWN_TOOL, ToolMetrics
 from mcp import Client, StdioServerParameters
 
+from tests.mcp.keys import clients_yaml, keyed
+
 pytestmark = pytest.mark.anyio
 
 
@@ -70,7 +72,9 @@ def served(layout, tmp_path: Path):
     """`claw mcp serve` with the files server and the metrics endpoint on free loopback ports."""
     port, metrics_port = free_port(), free_port()
     config = tmp_path / "mcp.yml"
-    config.write_text(f"metrics_port: {metrics_port}\nservers:\n  files: {{port: {port}, root: '{layout.root}'}}\n")
+    config.write_text(
+        f"metrics_port: {metrics_port}\nservers:\n  files: {{port: {port}, root: '{layout.root}'}}\n" + clients_yaml()
+    )
     process = subprocess.Popen(claw_command("mcp", "serve", "--config", str(config)), stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -88,7 +92,7 @@ def served(layout, tmp_path: Path):
 
 async def test_serve_answers_over_streamable_http_and_exports_metrics(served):
     process, port, metrics_port = served
-    async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+    async with keyed(f"http://127.0.0.1:{port}/mcp") as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert "read_file" in tools
         result = await client.call_tool("read_file", {"path": "docs/a.txt"})
@@ -112,15 +116,6 @@ async def test_stdio_serves_one_server_to_an_external_process(layout):
     assert "docs" in [entry["name"] for entry in result.structured_content["entries"]]
 
 
-def test_serve_without_servers_is_a_clear_error(tmp_path, capsys):
-    from claw.cli import main
-
-    config = tmp_path / "mcp.yml"
-    config.write_text("servers: {}\n")
-    assert main(["mcp", "serve", "--config", str(config)]) == 2
-    assert "no servers are enabled" in capsys.readouterr().err
-
-
 def test_check_validates_every_enabled_server_without_serving(tmp_path, capsys):
     from claw.cli import main
 
@@ -128,6 +123,7 @@ def test_check_validates_every_enabled_server_without_serving(tmp_path, capsys):
     config.write_text(
         "metrics_port: 9709\nservers:\n"
         f"  files: {{port: 9705, root: '{tmp_path}'}}\n  time: {{port: 9704, database: '{tmp_path}/t.db'}}\n"
+        + clients_yaml()
     )
     assert main(["mcp", "check", "--config", str(config)]) == 0
     assert "is valid (files, time)" in capsys.readouterr().out
@@ -159,22 +155,31 @@ def test_http_needs_the_configured_ports(tmp_path, capsys, yaml_text, argv, expe
     assert "Traceback" not in err
 
 
-def test_check_refuses_a_server_on_the_metrics_port(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("yaml_text", "argv", "expected"),
+    [
+        pytest.param("servers: {}\n", ["serve"], "no servers are enabled", id="serve-without-servers"),
+        pytest.param(
+            "metrics_port: 9709\nservers:\n  time: {port: 9709}\n",
+            ["check"],
+            "servers metrics_port and time share port 9709; each needs its own",
+            id="server-on-the-metrics-port",
+        ),
+        pytest.param(
+            "metrics_port: 9709\n",
+            ["time", "--http", "--set", "zone=UTC"],
+            "or with --set port=PORT",  # one server over HTTP: --set port is a way out
+            id="one-server-names-set-port",
+        ),
+    ],
+)
+def test_a_configuration_it_cannot_serve_is_a_clear_error(tmp_path, capsys, yaml_text, argv, expected):
     from claw.cli import main
 
     config = tmp_path / "mcp.yml"
-    config.write_text("metrics_port: 9709\nservers:\n  time: {port: 9709}\n")
-    assert main(["mcp", "check", "--config", str(config)]) == 2
-    assert "servers metrics_port and time share port 9709; each needs its own" in capsys.readouterr().err
-
-
-def test_one_server_over_http_names_set_port_as_a_way_out(tmp_path, capsys):
-    from claw.cli import main
-
-    config = tmp_path / "mcp.yml"
-    config.write_text("metrics_port: 9709\n")
-    assert main(["mcp", "time", "--http", "--config", str(config), "--set", "zone=UTC"]) == 2
-    assert "or with --set port=PORT" in capsys.readouterr().err
+    config.write_text(yaml_text)
+    assert main(["mcp", *argv, "--config", str(config)]) == 2
+    assert expected in capsys.readouterr().err
 
 
 def test_stdio_needs_no_port_and_no_file(tmp_path, monkeypatch):

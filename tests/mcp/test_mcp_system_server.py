@@ -14,6 +14,9 @@ from claw.mcp.units import CommandResult
 from mcp import Client
 from pydantic import ValidationError
 
+from tests.claw_units import CLAW_UNITS
+from tests.mcp.tool_results import error_of, text_of
+
 pytestmark = pytest.mark.anyio
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -23,34 +26,11 @@ NOW = datetime(2025, 6, 2, 10, 0, 0, tzinfo=timezone.utc)
 READ_TOOLS = {"cpu", "memory", "disk", "temperature_and_throttling", "uptime_and_load", "network"}
 SERVICE_TOOLS = {"service_status", "service_logs", "restart_service"}
 # The units the rendered /etc/claw/mcp.yml lists (appliance_claw_units); the server itself has no default list.
-UNITS = [
-    "threadweaver.service",
-    "openclaw.service",
-    "claw-mcp.service",
-    "claw-leds.service",
-    "claw-leds-watcher.service",
-    "prometheus.service",
-    "claw-exporter.service",
-    "prometheus-node-exporter.service",
-]
+UNITS = list(CLAW_UNITS)
 # Restarting the process that serves the call would cut the answer off: the role leaves claw-mcp.service out.
 RESTARTABLE = [unit for unit in UNITS if unit != "claw-mcp.service"]
 # Busy and idle jiffies each core gains between the two /proc/stat samples: 50 %, 30 %, 0 %, 100 %.
 CORE_DELTAS = [(50, 50), (30, 70), (0, 100), (100, 0)]
-
-
-def text_of(result) -> str:
-    return "".join(block.text for block in result.content if block.type == "text")
-
-
-def error_of(result, tool: str) -> str:
-    """The one-line message of a tool error, without the SDK's "Error executing tool X: " prefix."""
-    assert result.is_error
-    prefix = f"Error executing tool {tool}: "
-    message = text_of(result)
-    assert message.startswith(prefix), message
-    assert "Traceback" not in message and "\n" not in message
-    return message.removeprefix(prefix)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from claw.mcp.time import Settings, build_server, create, format_duration, local
 from mcp import Client
 from pydantic import ValidationError
 
+from tests.mcp.tool_results import error_of, text_of
+
 pytestmark = pytest.mark.anyio
 
 NOW = datetime(2025, 6, 2, 10, 0, 0, tzinfo=timezone.utc)  # a Monday; 12:00 CEST in Berlin
@@ -32,20 +34,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-def text_of(result) -> str:
-    return "".join(block.text for block in result.content if block.type == "text")
-
-
-def error_of(result, tool: str) -> str:
-    """The one-line message of a tool error, without the SDK's "Error executing tool X: " prefix."""
-    assert result.is_error
-    prefix = f"Error executing tool {tool}: "
-    message = text_of(result)
-    assert message.startswith(prefix), message
-    assert "Traceback" not in message and "\n" not in message
-    return message.removeprefix(prefix)
 
 
 def ok(result) -> dict:

@@ -129,6 +129,8 @@ async def test_precise_errors(client, fakes):
         "name": "openai",
         "spent_usd": 1.0,
         "cap_usd": 1.0,
+        "in_flight_usd": 0,  # what requests under way hold
+        "request_usd": 0,  # this request's worst case (0: the cap is reached already)
     }
     assert (await client.post(f"/threads/{thread['id']}/messages/stream", json={"content": "x"})).status_code == 402
     assert fakes["openai"].count == 2

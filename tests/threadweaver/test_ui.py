@@ -1,5 +1,6 @@
 """The web UI in headless Chromium (Debian's chromium + chromium-driver), against the real app served by uvicorn
-with fake providers: login, a streamed reply, branches, search, spend, XSS-safe rendering, the status panel.
+with fake providers: login, a streamed reply, branches, search, spend, XSS-safe rendering, a thread's cap, rename
+and delete, the status panel.
 
 The fake Anthropic paces its SSE events, so the test can see the reply grow before ``done``.
 """
@@ -27,6 +28,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.doubles.engine import FakeOllama
@@ -304,6 +306,31 @@ def test_model_text_is_shown_as_text_not_markup(browser, server):
     assert texts(browser, ".msg.user .text") == ["<script>window.__xss = 2</script>"]
     assert browser.find_elements(By.CSS_SELECTOR, "#messages img, #messages b, #messages script") == []
     assert browser.execute_script("return window.__xss === undefined")
+
+
+def test_cap_rename_and_delete_a_thread(browser, server):
+    login(browser, server)
+    new_thread(browser, "crush", "Scratch")
+    thread_id = server.console.store.threads()[-1].id
+    cap = browser.find_element(By.ID, "thread-cap")
+    cap.send_keys("0.25\n")
+    wait(browser, lambda d: server.console.store.thread(thread_id).cap_usd == 0.25)
+    wait(browser, lambda d: d.find_element(By.ID, "thread-spend").text == "$0.00 of $0.25")
+    assert "format=markdown" in browser.find_element(By.ID, "thread-export-md").get_attribute("href")
+
+    browser.find_element(By.ID, "thread-rename").click()
+    title = visible(browser, "#thread-title-input")
+    title.send_keys(Keys.CONTROL, "a")  # not clear(): WebDriver's clear blurs the input, and leaving it saves
+    title.send_keys("Renamed\n")
+    wait(browser, lambda d: d.find_element(By.ID, "thread-title").text == "Renamed")
+    assert server.console.store.thread(thread_id).title == "Renamed"
+    assert "Renamed" in texts(browser, "#threads li")[0]
+
+    browser.find_element(By.ID, "thread-delete").click()
+    browser.switch_to.alert.accept()
+    wait(browser, lambda d: d.find_element(By.ID, "empty").is_displayed())
+    assert not any("Renamed" in text for text in texts(browser, "#threads li"))
+    assert thread_id not in [t.id for t in server.console.store.threads()]
 
 
 def test_status_panel(browser, server):

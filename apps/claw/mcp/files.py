@@ -6,6 +6,7 @@ back to the model as a tool error (``isError: true``) carrying the sandbox's one
 Run it with ``claw mcp files --stdio --set root=DIR`` or as part of ``claw mcp serve``.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, ConfigDict, Field
 
 from claw.mcp.registry import ConfigError
-from claw.mcp.runtime import CREATE, DELETE, OVERWRITE, READ_ONLY, tool_errors
+from claw.mcp.runtime import CREATE, CURRENT_CLIENT, DELETE, OVERWRITE, READ_ONLY, tool_errors
 from claw.mcp.sandbox import MAX_LIST_ENTRIES, MAX_PATH_BYTES, Sandbox, SandboxError
 
 SERVER_NAME = "files"
@@ -61,9 +62,29 @@ class FileInfo(BaseModel):
     mode: str = Field(description="Permission bits in octal, e.g. 0o644")
 
 
-def build_server(sandbox: Sandbox) -> MCPServer:
-    """Create the `files` server bound to one sandbox (tests pass a temporary one)."""
+class ClientSandboxes:
+    """The sandbox of the client a call runs for (CURRENT_CLIENT): its own root, or the whole one by default."""
+
+    def __init__(self, sandbox: Sandbox, roots: Mapping[str, str] | None = None) -> None:
+        self.default = sandbox
+        self.by_client: dict[str, Sandbox] = {}
+        for client, root in (roots or {}).items():
+            if not root:
+                continue
+            # Made through the sandbox itself, so a symlink planted at the client's root is refused, not followed.
+            sandbox.make_directory(root, parents=True)
+            self.by_client[client] = Sandbox(sandbox.root / root, sandbox.max_read_bytes, sandbox.max_write_bytes)
+
+    def current(self) -> Sandbox:
+        client = CURRENT_CLIENT.get()
+        return self.default if client is None else self.by_client.get(client, self.default)
+
+
+def build_server(sandbox: Sandbox, client_roots: Mapping[str, str] | None = None) -> MCPServer:
+    """Create the `files` server bound to one sandbox (tests pass a temporary one); ``client_roots`` gives a
+    client (by name) its own directory below it."""
     server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS)
+    sandboxes = ClientSandboxes(sandbox, client_roots)
     content_arg = Annotated[
         str,
         Field(
@@ -75,6 +96,7 @@ def build_server(sandbox: Sandbox) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def sandbox_path() -> SandboxInfo:
         """Return the sandbox root directory and the read/write size limits. Takes no arguments."""
+        sandbox = sandboxes.current()
         return SandboxInfo(
             root=str(sandbox.root), max_read_bytes=sandbox.max_read_bytes, max_write_bytes=sandbox.max_write_bytes
         )
@@ -82,6 +104,7 @@ def build_server(sandbox: Sandbox) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def list_directory(path: PathArg = "") -> DirectoryListing:
         """List the files and folders in a directory of the sandbox. Use path '' for the sandbox root."""
+        sandbox = sandboxes.current()
         with tool_errors(SandboxError):
             entries, truncated = sandbox.list_directory(path)
             return DirectoryListing(
@@ -93,12 +116,14 @@ def build_server(sandbox: Sandbox) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def read_file(path: PathArg) -> str:
         """Read a text file from the sandbox and return its whole content."""
+        sandbox = sandboxes.current()
         with tool_errors(SandboxError):
             return sandbox.read_text(path)
 
     @server.tool(annotations=OVERWRITE)
     def write_file(path: PathArg, content: content_arg) -> str:
         """Create a text file, or replace its whole content, in an existing folder of the sandbox."""
+        sandbox = sandboxes.current()
         with tool_errors(SandboxError):
             written = sandbox.write_text(path, content)
             return f"wrote {written} bytes to {sandbox.display(sandbox.parts(path))}"
@@ -106,6 +131,7 @@ def build_server(sandbox: Sandbox) -> MCPServer:
     @server.tool(annotations=DELETE)
     def delete_file(path: PathArg) -> str:
         """Delete one file, or one empty folder, from the sandbox. This cannot be undone."""
+        sandbox = sandboxes.current()
         with tool_errors(SandboxError):
             kind = sandbox.delete(path)
             return f"deleted {kind} {sandbox.display(sandbox.parts(path))}"
@@ -113,6 +139,7 @@ def build_server(sandbox: Sandbox) -> MCPServer:
     @server.tool(annotations=READ_ONLY)
     def file_info(path: PathArg) -> FileInfo:
         """Show whether a path is a file or a folder, with its size, modification time and permissions."""
+        sandbox = sandboxes.current()
         with tool_errors(SandboxError):
             info = sandbox.stat(path)
             return FileInfo(path=info.path, kind=info.kind, size=info.size, mtime=info.mtime, mode=info.mode)
@@ -123,6 +150,7 @@ def build_server(sandbox: Sandbox) -> MCPServer:
         parents: Annotated[bool, Field(description="Also create missing parent folders")] = False,
     ) -> str:
         """Create a folder in the sandbox. Succeeds without change if the folder already exists."""
+        sandbox = sandboxes.current()
         with tool_errors(SandboxError):
             created = sandbox.make_directory(path, parents=parents)
             shown = sandbox.display(sandbox.parts(path))
@@ -144,9 +172,9 @@ class Settings(BaseModel):
     max_write_bytes: int = Field(DEFAULT_MAX_WRITE_BYTES, gt=0, le=64 << 20)
 
 
-def create(settings: Settings) -> MCPServer:
+def create(settings: Settings, client_roots: Mapping[str, str] | None = None) -> MCPServer:
     try:
         sandbox = Sandbox(settings.root, settings.max_read_bytes, settings.max_write_bytes)
+        return build_server(sandbox, client_roots)
     except (OSError, ValueError) as err:
         raise ConfigError(f"server files: cannot use root {settings.root}: {err}") from None
-    return build_server(sandbox)

@@ -63,8 +63,9 @@ def sse_messages(lines: Iterator[bytes]) -> Iterator[bytes]:
 class StdioRelay:
     """One stdio session relayed to ``http://host:port/mcp``."""
 
-    def __init__(self, host: str, port: int, output: BinaryIO, path: str = MCP_PATH) -> None:
+    def __init__(self, host: str, port: int, output: BinaryIO, path: str = MCP_PATH, key: str | None = None) -> None:
         self.host = host
+        self._key = key
         self.port = port
         self.path = path
         self._output = output
@@ -156,6 +157,8 @@ class StdioRelay:
         except (ValueError, KeyError, TypeError):
             if body.strip():
                 detail = f"{detail}: {body.decode('utf-8', 'replace').strip()[:200]}"
+        if response.status == 401:
+            detail += " (the relay's client key is missing or unknown: check --key-file or CLAW_MCP_KEY_FILE)"
         if response.status == 404 and self._session_id:
             detail += " (the session is gone: the claw MCP service restarted; reconnect the client)"
         if request_id is not None:
@@ -181,6 +184,8 @@ class StdioRelay:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
         if self._session_id:
             headers["Mcp-Session-Id"] = self._session_id
         if self._protocol_version:
@@ -211,5 +216,5 @@ class StdioRelay:
             self._idle.get_nowait().close()
 
 
-def relay_stdio(host: str, port: int) -> int:
-    return StdioRelay(host, port, sys.stdout.buffer).run(sys.stdin.buffer)
+def relay_stdio(host: str, port: int, key: str | None = None) -> int:
+    return StdioRelay(host, port, sys.stdout.buffer, key=key).run(sys.stdin.buffer)

@@ -32,9 +32,10 @@ def build_console(
     """The console for ``settings``; ``transports`` (provider name -> transport) is for tests."""
     store = ThreadStore(settings.store.path, keys.resolve(settings.store.key_file, settings.store.key_env))
     adapters = build_adapters(settings, transports)
-    governance = Governance(Ledger(store.db), PriceTable(settings.prices), settings.caps)
+    token_caps = {name: caps.caps() for name, caps in settings.token_caps.items()}
+    governance = Governance(Ledger(store.db), PriceTable(settings.prices), settings.caps, token_caps)
     metrics = Metrics()
-    hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome)
+    hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome, settings.hook_timeout_s)
     models = {name: provider.models for name, provider in settings.providers.items()}
     return Console(
         store, Router(adapters, governance, models), governance, hooks, metrics, settings.limits,
@@ -46,7 +47,14 @@ def build_gateway(settings: config.Settings, console: Console) -> Gateway:
     """The OpenAI-compatible gateway's clients, keys read from their key files."""
     keys = settings.gateway.keys()
     clients = [
-        Client(name, keys[name], client.cap_usd, None if client.providers is None else frozenset(client.providers))
+        Client(
+            name,
+            keys[name],
+            client.cap_usd,
+            None if client.providers is None else frozenset(client.providers),
+            max_output_tokens=client.max_output_tokens,
+            max_history_turns=client.max_history_turns,
+        )
         for name, client in settings.gateway.clients.items()
     ]
     return Gateway(console.router, console.governance, console.metrics, clients)
@@ -86,6 +94,7 @@ def check(settings: config.Settings) -> list[str]:
         settings.gateway.keys()
     except (ValueError, OSError) as err:
         problems.append(f"gateway: {err}")
+    problems += unpriced_client_caps(settings)
     if settings.tls is not None:
         for path in (settings.tls.cert_file, settings.tls.key_file):
             if not path.is_file():
@@ -95,6 +104,22 @@ def check(settings: config.Settings) -> list[str]:
             Hooks.from_directory(settings.hooks_dir, lambda *_: None)
         except Exception as err:  # a hook that fails to import, whatever it raises
             problems.append(f"hooks: {err}")
+    return problems
+
+
+def unpriced_client_caps(settings: config.Settings) -> list[str]:
+    """Gateway clients capped in USD that may use a cloud provider with no prices: their spend there would be $0."""
+    problems = []
+    for name, client in settings.gateway.clients.items():
+        if client.cap_usd is None:
+            continue
+        allowed = settings.providers if client.providers is None else client.providers
+        unpriced = [p for p in allowed if settings.providers[p].kind != "crush" and p not in settings.prices]
+        if unpriced:
+            problems.append(
+                f"gateway: client {name} has cap_usd but may use {', '.join(sorted(unpriced))}, which has no prices "
+                "(its spend would count $0): add prices or leave it out of the client's providers"
+            )
     return problems
 
 
@@ -157,15 +182,23 @@ def serve(settings: config.Settings) -> int:
     import uvicorn
 
     from claw.threadweaver.app import create_app
+    from claw.threadweaver.guards import log_config
 
     console = build_console(settings)
     sessions = auth.Sessions(auth.read_hash(settings.password_file))
     tls = settings.tls
     uvicorn.run(
-        create_app(console, sessions, status_panel(settings.status), build_gateway(settings, console)),
+        create_app(
+            console,
+            sessions,
+            status_panel(settings.status),
+            build_gateway(settings, console),
+            max_body_bytes=settings.max_body_bytes,
+        ),
         host=str(settings.host),
         port=settings.port,
         log_level="info",
+        log_config=log_config(),  # the access log without query strings (a search term is not logged)
         ssl_certfile=str(tls.cert_file) if tls else None,
         ssl_keyfile=str(tls.key_file) if tls else None,
     )

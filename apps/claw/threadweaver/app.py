@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from claw.threadweaver.auth import Sessions
 from claw.threadweaver.console import Console
 from claw.threadweaver.gateway import Gateway
+from claw.threadweaver.guards import DEFAULT_MAX_BODY_BYTES, BodyLimit, OriginCheck
 from claw.threadweaver.routes import ROUTERS, deps, errors
 from claw.threadweaver.status_panel import StatusPanel
 
@@ -72,10 +73,20 @@ class SecurityHeaders:
 
 
 def create_app(
-    console: Console, sessions: Sessions, status: StatusPanel | None = None, gateway: Gateway | None = None
+    console: Console,
+    sessions: Sessions,
+    status: StatusPanel | None = None,
+    gateway: Gateway | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The console's app; ``gateway`` serves OpenAI's API under ``/v1`` (with no clients: every call is 401)."""
+    """The console's app; ``gateway`` serves OpenAI's API under ``/v1`` (with no clients: every call is 401).
+
+    Before any route: the security headers (outermost, on every answer), the Origin check and the body limit
+    (:mod:`.guards`)."""
     app = FastAPI(title="ThreadWeaver", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
+    app.add_middleware(OriginCheck)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     gateway = gateway or Gateway(console.router, console.governance, console.metrics)

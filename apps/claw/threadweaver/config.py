@@ -12,6 +12,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator, model_validator
 
 from claw.threadweaver.console import Limits
+from claw.threadweaver.governance import TokenCaps
+from claw.threadweaver.guards import DEFAULT_MAX_BODY_BYTES
+from claw.threadweaver.hooks import DEFAULT_TIMEOUT_S as DEFAULT_HOOK_TIMEOUT_S
 from claw.threadweaver.tools import SEPARATOR, ServerConfig, ToolCatalogue
 
 
@@ -72,12 +75,14 @@ class McpServerConfig(BaseModel):
     approval: Literal["annotations", "always", "never"] = Field(
         "annotations", description="annotations: read-only tools run, others ask; always: every call asks; never"
     )
+    key_file: Path | None = Field(None, description="This server's client key file (else mcp.key_file)")
 
 
 class McpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+    key_file: Path | None = Field(None, description="The client key sent to every MCP server (claw-mcp requires one)")
     max_tool_rounds: int = Field(4, ge=0, description="Rounds of automatic tool calls per turn before asking")
     auto_approve_non_destructive: bool = Field(False, description="Run tools declaring destructiveHint: false")
     cache_ttl_s: float = Field(30.0, ge=0, description="How long a server's tool list is reused")
@@ -95,7 +100,10 @@ class McpConfig(BaseModel):
 
     def catalogue(self) -> ToolCatalogue:
         return ToolCatalogue(
-            {name: ServerConfig(server.url, server.approval) for name, server in self.servers.items()},
+            {
+                name: ServerConfig(server.url, server.approval, server.key_file or self.key_file)
+                for name, server in self.servers.items()
+            },
             auto_approve_non_destructive=self.auto_approve_non_destructive,
             ttl_s=self.cache_ttl_s,
             timeout_s=self.timeout_s,
@@ -115,6 +123,12 @@ class GatewayClientConfig(BaseModel):
     key_file: Path = Field(description="File holding the client's bearer key (at least 16 characters)")
     cap_usd: float | None = Field(None, ge=0, description="Spend cap in USD over all providers; none: no cap")
     providers: list[str] | None = Field(None, description="Providers the client may use; none: all")
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="Most tokens one reply may have, whatever the agent asks (none asked: this many)"
+    )
+    max_history_turns: int | None = Field(
+        None, ge=1, description="The newest whole turns sent (a user message and what follows it); none: all"
+    )
 
     def key(self) -> str:
         key = self.key_file.read_text().strip()
@@ -148,6 +162,19 @@ class GatewayConfig(BaseModel):
         return keys
 
 
+class TokenCapConfig(BaseModel):
+    """A provider's caps in tokens (input and output together), for providers that cost no money (crush)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total: int | None = Field(None, ge=0, description="Tokens over all threads and gateway clients")
+    per_thread: int | None = Field(None, ge=0, description="Tokens per thread")
+    per_client: int | None = Field(None, ge=0, description="Tokens per gateway client")
+
+    def caps(self) -> TokenCaps:
+        return TokenCaps(self.total, self.per_thread, self.per_client)
+
+
 class TLSConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -165,12 +192,21 @@ class Settings(BaseModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     password_file: Path = Path("/etc/threadweaver/password")
     hooks_dir: Path | None = None
+    hook_timeout_s: float = Field(
+        DEFAULT_HOOK_TIMEOUT_S, gt=0, le=300, description="Longest a hook may take; then its request ends (504)"
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=1024, description="Largest request body accepted (413 beyond, nothing is sent)"
+    )
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     prices: dict[str, dict[str, tuple[float, float]]] = Field(
         default_factory=dict, description="provider -> model (or *) -> [USD per 1M input, per 1M output]"
     )
     caps: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=dict, description="provider -> spend cap in USD (0 or more)"
+        default_factory=dict, description="provider -> spend cap in USD (0 or more); the provider needs prices"
+    )
+    token_caps: dict[str, TokenCapConfig] = Field(
+        default_factory=dict, description="provider -> caps in tokens: total, per_thread, per_client"
     )
     limits: Limits = Field(default_factory=Limits)
     mcp: McpConfig = Field(default_factory=McpConfig)
@@ -178,10 +214,17 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _known_providers(self) -> Settings:
-        for section in ("prices", "caps"):
+        for section in ("prices", "caps", "token_caps"):
             unknown = set(getattr(self, section)) - set(self.providers)
             if unknown:
                 raise ValueError(f"{section} names providers that are not configured: {', '.join(sorted(unknown))}")
+        unpriced = sorted(set(self.caps) - set(self.prices))
+        if unpriced:
+            # A cap over spend nothing records would never be reached.
+            raise ValueError(
+                f"caps need prices: {', '.join(unpriced)} capped in USD with no prices.<provider> (give its models "
+                'prices, "*" for any model, or use token_caps)'
+            )
         for name, client in self.gateway.clients.items():
             unknown = set(client.providers or ()) - set(self.providers)
             if unknown:

@@ -14,23 +14,36 @@ denies them and goes on with the turn.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from claw.threadweaver import approvals
-from claw.threadweaver.blocking import in_thread
-from claw.threadweaver.governance import Governance, SpendCapReached, trim_history
-from claw.threadweaver.hooks import HookBlocked, HookContext, HookFailed, Hooks
+from claw.threadweaver.blocking import in_thread, in_thread_shielded
+from claw.threadweaver.governance import Governance, SpendCapReached, estimate_usage, trim_history, usage_or_estimate
+from claw.threadweaver.hooks import HookBlocked, HookContext, HookFailed, Hooks, ReplyFilter
 from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.providers.errors import ProviderError
 from claw.threadweaver.providers.model import Chunk, Message, Request, ToolCall, Usage
-from claw.threadweaver.router import Route, Router
+from claw.threadweaver.router import Hold, Route, Router
 from claw.threadweaver.store import NotFound, ReplyWriter, StoredMessage, Thread, ThreadStore
 from claw.threadweaver.tools import Listing, ToolCatalogue, ToolOutcome, split_name
 
 TurnError = (SpendCapReached, HookBlocked, HookFailed, ProviderError)
+
+
+def _empty_cut(message: StoredMessage) -> bool:
+    """A reply cut short before its first chunk (stored only to carry the prompt's bill)."""
+    cut = message.role == "assistant" and message.status == "partial"
+    return cut and not message.content and not message.tool_calls
+
+
+class NotRegenerable(ValueError):
+    """Regenerating a message that is not an assistant's reply."""
+
+    code = "not_regenerable"
 
 
 @dataclass
@@ -84,6 +97,7 @@ class _Progress:
     reply: StoredMessage | None = None
     approval: dict[str, Any] | None = None
     rounds: int = 0  # rounds of automatic tool calls so far
+    hold: Hold = field(default_factory=Hold)  # the next request's reservation against the caps
 
     def add(self, message: StoredMessage) -> None:
         self.stored.append(message)
@@ -124,7 +138,8 @@ class Console:
 
     async def history(self, thread: Thread, leaf_id: str) -> list[Message]:
         path = await in_thread(self.store.path, leaf_id)
-        messages = [to_model(m) for m in path if m.role != "note" and m.status != "blocked"]
+        # A reply cut short before any text (its prompt was billed) is not part of the conversation.
+        messages = [to_model(m) for m in path if m.role != "note" and m.status != "blocked" and not _empty_cut(m)]
         messages = approvals.close_open_calls(messages)
         if thread.system_prompt:
             messages.insert(0, Message("system", thread.system_prompt))
@@ -142,7 +157,9 @@ class Console:
             leaf = await in_thread(self.store.latest_leaf, thread_id)
             parent_id = leaf.id if leaf else None
         elif parent_id is not None:
-            await in_thread(self.store.message, parent_id)  # NotFound for an unknown id, before anything is written
+            parent = await in_thread(self.store.message, parent_id)  # NotFound for an unknown id, before any write
+            if parent.thread_id != thread_id:
+                raise NotFound(f"no message {parent_id} in thread {thread_id}")
         # Committed before anything else can fail: the user's message is never lost.
         user = await in_thread(self.store.add_message, thread_id, parent_id, "user", text)
         progress = _Progress(thread, user, user=user, stored=[user])
@@ -162,8 +179,11 @@ class Console:
         )
         context = HookContext("pre_send", thread.id, thread.provider, thread.model, request.messages)
         try:
-            await in_thread(self.governance.check, thread, thread.provider)
+            await in_thread(self.governance.check, thread.provider, thread.model, thread=thread)
             await self.hooks.pre_send(context)
+            request.messages = context.messages
+            # Its worst case held against the caps, atomically with every request in flight, before it leaves.
+            await self.router.reserve(Route(thread.provider, thread.model), request, progress.hold, thread=thread)
         except SpendCapReached as err:
             self.metrics.refused.labels("spend_cap").inc()
             await self.note(thread.id, progress.parent.id, err)
@@ -172,7 +192,6 @@ class Console:
             self.metrics.refused.labels(err.code).inc()
             await self.note(thread.id, progress.parent.id, err)
             raise
-        request.messages = context.messages
         progress.request = request
 
     async def _failed(self, progress: _Progress, route: Route | None, err: Exception) -> None:
@@ -194,13 +213,11 @@ class Console:
         decisions = [approvals.decide(call.name, progress.listing, automatic=automatic) for call in calls]
         return approvals.calls_json(calls, decisions)
 
-    def _post_receive_context(self, progress: _Progress, route: Route, text: str) -> HookContext:
+    def _reply_filter(self, progress: _Progress, route: Route) -> ReplyFilter:
+        """The hooks a reply passes before any of it is shown or stored (:class:`.hooks.ReplyFilter`)."""
         assert progress.request is not None
-        context = HookContext(
-            "post_receive", progress.thread.id, route.provider, route.model, progress.request.messages
-        )
-        context.text = text
-        return context
+        context = HookContext("reply", progress.thread.id, route.provider, route.model, progress.request.messages)
+        return ReplyFilter(self.hooks, context)
 
     # -- the rounds of a turn -------------------------------------------------------------------------------
 
@@ -210,11 +227,15 @@ class Console:
         while True:
             if progress.request is None:
                 await self._prepare(progress)
-            if stream:
-                async for event in self._ask_streaming(progress):
-                    yield event
-            else:
-                await self._ask(progress)
+            try:
+                if stream:  # closed here when the turn's stream is: the cut is billed before the hold goes
+                    async with contextlib.aclosing(self._ask_streaming(progress)) as asking:
+                        async for event in asking:
+                            yield event
+                else:
+                    await self._ask(progress)
+            finally:
+                progress.hold.release()  # the reply's usage is recorded (or nothing was): the caps count that
             progress.request = None
             reply = progress.reply
             assert reply is not None
@@ -233,9 +254,10 @@ class Console:
         started = time.monotonic()
         route: Route | None = None
         try:
-            route, result = await self.router.complete(thread, request)
+            route, result = await self.router.complete(thread, request, progress.hold)
+            result.usage = usage_or_estimate(result.usage, progress.hold.request or request, result.text)
             cost = self._record(route, result.usage, started)
-            reply_text = await self.hooks.post_receive(self._post_receive_context(progress, route, result.text))
+            reply_text = await self._reply_filter(progress, route).whole(result.text)
         except TurnError as err:
             if route is not None and isinstance(err, (HookBlocked, HookFailed)):
                 # The provider answered and was paid; the text the user must not see is not stored.
@@ -259,15 +281,16 @@ class Console:
         """One request as a stream of ``chunk`` events; the reply is stored as it arrives (see ReplyWriter)."""
         thread, request = progress.thread, progress.request
         assert request is not None
-        hold_back = self.hooks.has("post_receive")
-        check_chunks = self.hooks.has("on_chunk")
         started = time.monotonic()
         route: Route | None = None
         writer: ReplyWriter | None = None
+        reply_filter: ReplyFilter | None = None
         last = Chunk(done=True)
+        streamed = ""  # the provider's text as it arrived: what a stream cut short is billed for
         try:
-            async for route, chunk in self.router.stream(thread, request):
+            async for route, chunk in self.router.stream(thread, request, progress.hold):
                 if writer is None:
+                    reply_filter = self._reply_filter(progress, route)
                     writer = await in_thread(
                         ReplyWriter.start,
                         self.store, thread.id, progress.parent.id, provider=route.provider, model=route.model,
@@ -275,36 +298,63 @@ class Console:
                 if chunk.done:
                     last = chunk
                     continue
-                piece = chunk.text
-                if check_chunks:
-                    context = HookContext("on_chunk", thread.id, route.provider, route.model, chunk=piece)
-                    piece = await self.hooks.on_chunk(context)
-                await in_thread(writer.add, piece)
-                if piece and not hold_back:
+                assert reply_filter is not None
+                streamed += chunk.text
+                # Filtered before it is stored or sent; held back (nothing stored yet) for post_receive hooks.
+                piece = await reply_filter.chunk(chunk.text)
+                if piece:
+                    await in_thread(writer.add, piece)
                     yield {"type": "chunk", "text": piece}
-            assert route is not None and writer is not None
-            usage = last.usage or Usage()
+            assert route is not None and writer is not None and reply_filter is not None
+            usage = usage_or_estimate(last.usage, progress.hold.request or request, streamed)
             cost = self._record(route, usage, started)
-            final_text = writer.content
-            if hold_back:
-                final_text = await self.hooks.post_receive(self._post_receive_context(progress, route, final_text))
+            final_text = await reply_filter.finish()
             reply = await in_thread(
                 writer.finish, content=final_text, tool_calls=self._calls(progress, last.tool_calls),
                 tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost_usd=cost,
                 finish_reason=last.finish_reason,
             )  # fmt: skip
         except TurnError as err:
-            if writer is not None:
-                blocked = isinstance(err, (HookBlocked, HookFailed))
-                # A block keeps nothing of the text; a provider failure keeps what arrived, as "partial".
-                kept = {"status": "blocked", "content": ""} if blocked else {"status": "partial"}
-                await in_thread(writer.finish, **kept)
+            if writer is not None and reply_filter is not None:
+                # A block keeps nothing of the text; a provider failure keeps what arrived, as "partial", once it
+                # passed the post_receive hooks too (a hook failing on it: nothing is kept).
+                kept: dict[str, Any] = {"status": "blocked", "content": ""}
+                if not isinstance(err, (HookBlocked, HookFailed)):
+                    with contextlib.suppress(HookBlocked, HookFailed):
+                        kept = {"status": "partial", "content": await reply_filter.finish()}
+                await in_thread(writer.finish, **kept, **self._billed(progress, streamed))
             await self._failed(progress, route, err)
             raise
-        if hold_back and final_text:
+        except BaseException:  # the client went away (the stream was closed) or the task was cancelled
+            await in_thread_shielded(self._cut_short, progress, writer, streamed)
+            raise
+        if reply_filter.hold_back and final_text:
             yield {"type": "chunk", "text": final_text}
         progress.add(reply)
         progress.reply = reply
+
+    def _billed(self, progress: _Progress, text: str) -> dict[str, Any]:
+        """A stream cut short, billed for what was produced: the prompt and the text that arrived, estimated
+        (:func:`.governance.estimate_usage`); counted in the metrics too."""
+        route, sent = progress.hold.route, progress.hold.request
+        if route is None or sent is None:
+            return {}
+        usage = estimate_usage(sent, text)
+        cost = self.governance.cost(route.provider, route.model, usage)
+        self.metrics.usage(route.provider, usage.input_tokens, usage.output_tokens, cost)
+        return {"tokens_in": usage.input_tokens, "tokens_out": usage.output_tokens, "cost_usd": cost}
+
+    def _cut_short(self, progress: _Progress, writer: ReplyWriter | None, text: str) -> None:
+        """The stream's reply kept as ``partial`` with its bill (blocking); a request sent but cut before its
+        first chunk: an empty ``partial`` reply carries the prompt's bill (it is left out of the history)."""
+        route = progress.hold.route
+        if writer is not None:
+            writer.finish(status="partial", **self._billed(progress, text))
+        elif progress.hold.sent and route is not None:
+            self.store.add_message(
+                progress.thread.id, progress.parent.id, "assistant", "", status="partial", provider=route.provider,
+                model=route.model, **self._billed(progress, text),
+            )  # fmt: skip
 
     # -- tool calls -----------------------------------------------------------------------------------------
 
@@ -375,13 +425,42 @@ class Console:
         if first is not None:
             yield first
         try:
-            async for event in events:
-                yield event
+            async with contextlib.aclosing(events):  # a client that went away closes the rounds (and bills them)
+                async for event in events:
+                    yield event
         except TurnError as err:
             yield {"type": "error", "code": err.code, "message": str(err)}
             return
         assert progress.reply is not None
         yield progress.approval or done_event(progress.reply)
+
+    # -- regenerating a reply --------------------------------------------------------------------------------
+
+    async def regenerate(self, thread_id: str, message_id: str) -> Turn:
+        """Ask again for an assistant message: a new reply under the same parent (a sibling: a branch), with the
+        thread's provider and model as they are now; the old reply stays. Caps and hooks apply as for any turn."""
+        progress = await self._redo(thread_id, message_id)
+        async for _event in self._rounds(progress, stream=False):
+            pass
+        return progress.turn()
+
+    async def regenerate_stream(self, thread_id: str, message_id: str) -> AsyncIterator[dict[str, Any]]:
+        """:meth:`regenerate` as the events of :meth:`stream`, without ``user`` (refusals raise first)."""
+        progress = await self._redo(thread_id, message_id)
+        return self._events(progress, self._rounds(progress, stream=True))
+
+    async def _redo(self, thread_id: str, message_id: str) -> _Progress:
+        thread = await in_thread(self.store.thread, thread_id)
+        message = await in_thread(self.store.message, message_id)
+        if message.thread_id != thread_id:
+            raise NotFound(f"no message {message_id} in thread {thread_id}")
+        if message.role != "assistant" or message.parent_id is None:
+            raise NotRegenerable(f"message {message_id} is a {message.role} message; only a reply can be regenerated")
+        progress = _Progress(thread, await in_thread(self.store.message, message.parent_id))
+        if thread.tools and self.tools.servers:
+            progress.listing = await self.tools.listing()
+        await self._prepare(progress)
+        return progress
 
     # -- approvals ------------------------------------------------------------------------------------------
 

@@ -120,6 +120,13 @@ class Database:
                 if column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the file and truncate it to 0 bytes (``wal_checkpoint(TRUNCATE)``), no writer in
+        between; False when a reader kept it from completing (after the busy timeout)."""
+        with self._write_lock, self.connection() as db:
+            busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0]
+        return not busy
+
     def close(self) -> None:
         """Close every idle connection now, and each busy one when its block ends."""
         with self._write_lock, self._pool_lock:

@@ -9,10 +9,13 @@ an agent can use Anthropic through OpenAI's API), and the answer translated back
 format ending with ``data: [DONE]``.
 
 Order of checks, all before anything is sent: the key (401), the body (400, naming the field), the model (404
-``model_not_found``), the client's providers (403), then the client's cap and the provider's cap (402; the
-provider cap counts threads and gateway together). Usage and cost are recorded per request in the ledger's
-``gateway_usage`` table (no message text; :mod:`.ledger`). A stream cut short (the client went away, the provider failed
-mid-way) is recorded with estimated tokens and status ``partial``, so aborting streams does not dodge a cap.
+``model_not_found``), the client's providers (403), the model's price (400 ``model_not_priced``), then the
+client's cap, the provider's cap and the token caps with the request's worst case reserved (402; the provider cap
+counts threads and gateway together; :mod:`.governance`). The client's ``max_output_tokens`` and
+``max_history_turns`` are applied to the request (:meth:`Gateway.limit`). Usage and cost are recorded per request
+in the ledger's ``gateway_usage`` table (no message text; :mod:`.ledger`). A request cut short (the client went
+away, the provider failed mid-way) is recorded with estimated tokens and status ``partial``, so aborting streams
+does not dodge a cap.
 
 402, not OpenAI's 429 ``insufficient_quota``: the rest of ThreadWeaver answers a reached cap with 402 (a money
 limit: waiting does not help); and a 429 would make OpenAI clients (OpenClaw included) retry with back-off, which
@@ -35,12 +38,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from claw.threadweaver.blocking import in_thread, in_thread_shielded
-from claw.threadweaver.governance import Governance, SpendCapReached, estimate_tokens
+from claw.threadweaver.governance import (
+    Governance,
+    ModelNotPriced,
+    SpendCapReached,
+    estimate_usage,
+    trim_history,
+    usage_or_estimate,
+)
 from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.providers.errors import ProviderError, ProviderRateLimited, http_status
 from claw.threadweaver.providers.model import Chunk, Message, Request, Result, ToolCall, Usage
 from claw.threadweaver.providers.openai import message_of, tool_specs_of, wire_message, wire_usage
-from claw.threadweaver.router import Route, Router
+from claw.threadweaver.router import Hold, Route, Router
 
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 402: "insufficient_quota"}
@@ -75,6 +85,9 @@ def not_found(model_id: str, hint: str) -> GatewayError:
 
 
 def from_cap(err: SpendCapReached) -> GatewayError:
+    """402 for a cap; a model without a price is the request's fault: 400 naming ``model``."""
+    if isinstance(err, ModelNotPriced):
+        return GatewayError(400, str(err), err.code, "model")
     return GatewayError(402, str(err), err.code)
 
 
@@ -94,6 +107,8 @@ class Client:
     key: str
     cap_usd: float | None = None
     providers: frozenset[str] | None = None  # None: every configured provider
+    max_output_tokens: int | None = None  # the most tokens a reply may have, whatever the agent asks
+    max_history_turns: int | None = None  # the newest whole turns sent (system messages always)
 
     def allows(self, provider: str) -> bool:
         return self.providers is None or provider in self.providers
@@ -333,15 +348,39 @@ class Gateway:
         """Each client's cap (None: none)."""
         return {name: client.cap_usd for name, client in self.clients.items()}
 
+    def limit(self, client: Client, request: Request) -> Request:
+        """The client's limits: at most ``max_output_tokens`` whatever the agent asks (none asked: that), and the
+        system messages with the newest ``max_history_turns`` whole turns (:func:`.governance.trim_history`)."""
+        most = client.max_output_tokens
+        if most is not None:
+            request.max_output_tokens = min(request.max_output_tokens or most, most)
+        if client.max_history_turns is not None:
+            request.messages = trim_history(request.messages, max_turns=client.max_history_turns)
+        return request
+
     def check(self, client: Client, route: Route) -> None:
-        """The client's cap and the provider's cap, before anything is sent (queries the ledger: blocking)."""
+        """The client's and the provider's caps reached already, and the model's price, before anything else
+        (queries the ledger: blocking); the request's worst case is reserved by :meth:`complete` and :meth:`stream`."""
         try:
-            self.governance.check_client(client.name, client.cap_usd)
-            self.governance.check_provider(route.provider)
+            self.governance.check(route.provider, route.model, client=client.name, client_cap=client.cap_usd)
         except SpendCapReached as err:
-            self.metrics.refused.labels("spend_cap").inc()
-            self.metrics.gateway_request(client.name, route.provider, err.code)
-            raise from_cap(err) from None
+            raise self.refused(client, route, err) from None
+
+    def refused(self, client: Client, route: Route, err: SpendCapReached) -> GatewayError:
+        self.metrics.refused.labels("spend_cap").inc()
+        self.metrics.gateway_request(client.name, route.provider, err.code)
+        return from_cap(err)
+
+    async def reserve(self, client: Client, route: Route, request: Request) -> Hold:
+        """``request``'s worst case held against the client's and the provider's caps, atomically with every
+        other request in flight; 402 (nothing sent, nothing held) when a cap would be exceeded. The caller
+        releases the hold once the usage is recorded."""
+        hold = Hold()
+        try:
+            await self.router.reserve(route, request, hold, client=client.name, client_cap=client.cap_usd)
+        except SpendCapReached as err:
+            raise self.refused(client, route, err) from None
+        return hold
 
     def failed(self, client: Client, route: Route, err: ProviderError) -> GatewayError:
         self.metrics.failure(route.provider, err.code)
@@ -355,9 +394,9 @@ class Gateway:
         self.metrics.gateway_request(client.name, route.provider, "ok", cost)
 
     def record_partial(self, client: Client, route: Route, request: Request, text: str, outcome: str | None) -> None:
-        """A stream cut short: tokens estimated (≈len/4), so the spend counts towards the caps all the same
-        (writes the ledger: blocking)."""
-        usage = Usage(sum(map(estimate_tokens, request.messages)), len(text) // 4)
+        """A request cut short: tokens estimated (:func:`.governance.estimate_usage`, ≈len/4 of the prompt and of
+        the text so far), so the spend counts towards the caps all the same (writes the ledger: blocking)."""
+        usage = estimate_usage(request, text)
         cost = self._store_usage(client, route, usage, "partial")
         self.metrics.usage(route.provider, usage.input_tokens, usage.output_tokens, cost)
         if outcome is not None:
@@ -372,28 +411,45 @@ class Gateway:
         return cost
 
     async def complete(self, client: Client, route: Route, request: Request) -> Result:
+        hold = await self.reserve(client, route, request)
+        sent = hold.request
+        assert sent is not None
         started = time.monotonic()
         try:
-            result = await self.router.providers[route.provider].complete(request)
-        except ProviderError as err:
-            raise self.failed(client, route, err) from None
-        await in_thread(self.record, client, route, result.usage, started)
+            try:
+                result = await self.router.providers[route.provider].complete(sent)
+            except ProviderError as err:
+                raise self.failed(client, route, err) from None
+            except BaseException:  # cancelled while the provider worked: the prompt was sent, it counts
+                await in_thread_shielded(self.record_partial, client, route, sent, "", "partial")
+                raise
+            await in_thread(self.record, client, route, usage_or_estimate(result.usage, sent, result.text), started)
+        finally:
+            hold.release()
         return result
 
     async def stream(self, client: Client, route: Route, request: Request) -> AsyncGenerator[Chunk, None]:
         """The provider's chunks; the first is awaited before this returns, so a provider that fails at once is
         answered with an HTTP status, not a broken stream."""
+        hold = await self.reserve(client, route, request)
+        sent = hold.request
+        assert sent is not None
         started = time.monotonic()
-        chunks = cast(AsyncGenerator[Chunk, None], self.router.providers[route.provider].stream(request))
+        chunks = cast(AsyncGenerator[Chunk, None], self.router.providers[route.provider].stream(sent))
         try:
             first = await anext(chunks, Chunk(done=True, usage=Usage()))
         except ProviderError as err:
+            hold.release()
             raise self.failed(client, route, err) from None
-        return self._rest(client, route, request, _Stream(chunks, first, started))
+        except BaseException:  # cancelled before the first chunk: the prompt was sent, it counts
+            await in_thread_shielded(self.record_partial, client, route, sent, "", "partial")
+            hold.release()
+            raise
+        return self._rest(client, route, hold, _Stream(chunks, first, started))
 
-    async def _rest(
-        self, client: Client, route: Route, request: Request, stream: _Stream
-    ) -> AsyncGenerator[Chunk, None]:
+    async def _rest(self, client: Client, route: Route, hold: Hold, stream: _Stream) -> AsyncGenerator[Chunk, None]:
+        sent = hold.request
+        assert sent is not None
         text, done, outcome = "", False, "partial"
         try:
             chunk: Chunk | None = stream.first
@@ -401,7 +457,8 @@ class Gateway:
                 text += chunk.text
                 if chunk.done:
                     done = True
-                    await in_thread(self.record, client, route, chunk.usage or Usage(), stream.started)
+                    usage = usage_or_estimate(chunk.usage, sent, text)
+                    await in_thread(self.record, client, route, usage, stream.started)
                 yield chunk
                 chunk = None if done else await anext(stream.chunks, None)
         except ProviderError as err:
@@ -410,7 +467,8 @@ class Gateway:
             raise
         finally:
             if not done:  # shielded: a cancelled task would not get past an await otherwise
-                await in_thread_shielded(self.record_partial, client, route, request, text, outcome)
+                await in_thread_shielded(self.record_partial, client, route, sent, text, outcome)
+            hold.release()
             await stream.chunks.aclose()
 
 
@@ -437,6 +495,9 @@ async def events(
                     yield sse(completion.usage_chunk(chunk.usage or Usage()))
     except ProviderError as err:  # mid-stream: the status is sent already; OpenAI sends an error event
         yield sse(from_provider(err).body())
+        return
+    except GatewayError as err:  # a hook refused the reply mid-stream (routes.gateway.filtered)
+        yield sse(err.body())
         return
     finally:
         await chunks.aclose()  # a client that went away: the usage so far is recorded (see Gateway._rest)

@@ -1,38 +1,138 @@
-"""Money and size limits: the price table, spend caps per provider and per thread, and the history budget.
+"""Money and size limits: the price table, spend and token caps, reservations for requests in flight, and the
+history budget.
 
-Caps are checked *before* a request is built: when the spend recorded in the ledger has reached a cap,
-:class:`SpendCapReached` is raised and nothing is sent. A reply that starts under the cap may end over it (the
-cost is known only afterwards); the next message is then refused.
+Caps hold under any concurrency. Before a request is sent, :meth:`Governance.reserve` takes its worst case (the
+prompt's token bound, :func:`prompt_bound`, plus its output limit, at the model's price) against every cap that
+applies: the provider's, the thread's or the gateway client's, in USD, and the token caps. Spend recorded in the
+ledger plus what requests in flight hold plus this request's worst case must stay within each cap, checked and
+held in one step under a lock; otherwise :class:`SpendCapReached` (or :class:`TokenCapReached`) is raised and
+nothing is sent. Once the reply's usage is recorded the reservation is released (:meth:`Reservation.release`), so
+a cap counts what was spent, not what might have been. A request that asks for no output limit while a cap
+applies is sent with :data:`DEFAULT_OUTPUT_LIMIT`, so its worst case is known.
+
+A model without a price on a provider that has prices or a USD cap is refused (:class:`ModelNotPriced`): it would
+otherwise cost $0 and never reach a cap. A provider with no prices at all (a local engine) is free; give it token
+caps instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from claw.threadweaver.ledger import Ledger
-from claw.threadweaver.providers.model import Message, Usage
+from claw.threadweaver.providers.model import Message, Request, Usage
 from claw.threadweaver.store import Thread
 
-CHARS_PER_TOKEN = 4
+CHARS_PER_TOKEN = 4  # the estimate of what was used: about 4 characters a token
+FRAME_TOKENS = 8  # the most a message's role and separators take, in the worst case
+TOOLS_TOKENS = 512  # what a provider adds to a request that offers tools (Anthropic's tool prompt: ~350)
+DEFAULT_OUTPUT_LIMIT = 4096  # the output limit sent with a capped request that asks for none
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"${value:.4f}" if unit == "usd" else f"{value:.0f} tokens"
 
 
 class SpendCapReached(Exception):
-    code = "spend_cap_reached"
+    """A request refused by a cap before it was sent (HTTP 402). ``unit``: ``usd`` or ``tokens``; ``in_flight``:
+    what requests under way hold; ``request``: this request's worst case (0: the cap is reached already)."""
 
-    def __init__(self, scope: str, name: str, spent: float, cap: float) -> None:
+    code = "spend_cap_reached"
+    status = 402
+
+    def __init__(
+        self,
+        scope: str,
+        name: str,
+        spent: float,
+        cap: float,
+        *,
+        unit: str = "usd",
+        in_flight: float = 0.0,
+        request: float = 0.0,
+        provider: str | None = None,
+    ) -> None:
         self.scope = scope
         self.name = name
         self.spent = spent
         self.cap = cap
-        if scope == "provider":
-            where, fix = f"provider {name}", f"raise caps.{name} in the configuration or choose another provider"
-        elif scope == "client":
-            where, fix = f"gateway client {name}", f"raise gateway.clients.{name}.cap_usd in the configuration"
-        else:
-            where, fix = f"thread {name}", "raise the thread's cap_usd or start a new thread"
-        super().__init__(f"the spend cap for {where} is reached (${spent:.4f} of ${cap:.4f}); nothing was sent; {fix}")
+        self.unit = unit
+        self.in_flight = in_flight
+        self.request = request
+        self.provider = provider
+        super().__init__(self._message())
+
+    def _where_and_fix(self) -> tuple[str, str]:
+        name, provider = self.name, self.provider
+        if self.unit == "tokens":
+            if self.scope == "provider":
+                return f"provider {name}", f"raise token_caps.{name}.total in the configuration"
+            if self.scope == "client":
+                return f"gateway client {name} on provider {provider}", (
+                    f"raise token_caps.{provider}.per_client in the configuration"
+                )
+            return f"thread {name} on provider {provider}", (
+                f"raise token_caps.{provider}.per_thread in the configuration or start a new thread"
+            )
+        if self.scope == "provider":
+            return f"provider {name}", f"raise caps.{name} in the configuration or choose another provider"
+        if self.scope == "client":
+            return f"gateway client {name}", f"raise gateway.clients.{name}.cap_usd in the configuration"
+        return f"thread {name}", "raise the thread's cap_usd or start a new thread"
+
+    def _message(self) -> str:
+        where, fix = self._where_and_fix()
+        kind = "spend" if self.unit == "usd" else "token"
+        spent, cap = _amount(self.spent, self.unit), _amount(self.cap, self.unit)
+        held = f", {_amount(self.in_flight, self.unit)} held by requests in flight" if self.in_flight else ""
+        if not self.request:
+            return f"the {kind} cap for {where} is reached ({spent} of {cap}{held}); nothing was sent; {fix}"
+        room = _amount(max(self.cap - self.spent - self.in_flight, 0.0), self.unit)
+        worst = "its prompt and output limit" + (" at the model's price" if self.unit == "usd" else "")
+        return (
+            f"the {kind} cap for {where} would be exceeded: this request may use up to "
+            f"{_amount(self.request, self.unit)} ({worst}) and {room} is left ({spent} spent{held} of {cap}); "
+            f"nothing was sent; ask for fewer output tokens, or {fix}"
+        )
+
+    def details(self) -> dict[str, Any]:
+        """The error body's fields besides ``code`` and ``message``."""
+        unit = self.unit
+        fields: dict[str, Any] = {"scope": self.scope, "name": self.name}
+        if self.provider is not None:
+            fields["provider"] = self.provider
+        fields.update({f"spent_{unit}": self.spent, f"cap_{unit}": self.cap, f"in_flight_{unit}": self.in_flight})
+        fields[f"request_{unit}"] = self.request
+        return fields
+
+
+class TokenCapReached(SpendCapReached):
+    code = "token_cap_reached"
+
+
+class ModelNotPriced(SpendCapReached):
+    """A model with no price (neither its own nor ``*``) on a provider that has prices or a USD cap (HTTP 422)."""
+
+    code = "model_not_priced"
+    status = 422
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider_name = provider
+        self.model = model
+        Exception.__init__(
+            self,
+            f"model {model} of provider {provider} has no price, so its spend could not be counted against the caps; "
+            f'nothing was sent; add prices.{provider}.{model} (or "*") to the configuration, [0, 0] if it is free',
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"provider": self.provider_name, "model": self.model}
 
 
 @dataclass(frozen=True)
@@ -68,39 +168,202 @@ class PriceTable:
         return price.cost(usage) if price else 0.0
 
 
+@dataclass(frozen=True)
+class TokenCaps:
+    """A provider's caps in tokens (input and output together; ``None``: none): over everything, per thread, and
+    per gateway client. For providers that cost no money (a local engine) but whose time is worth sharing."""
+
+    total: int | None = None
+    per_thread: int | None = None
+    per_client: int | None = None
+
+
+@dataclass(frozen=True)
+class Cap:
+    """One cap a request counts against: ``scope`` (``provider``, ``thread``, ``client``) and ``name``, in ``unit``
+    (``usd`` or ``tokens``); a token cap of a thread or client counts on one ``provider`` only."""
+
+    scope: str
+    name: str
+    limit: float
+    unit: str = "usd"
+    provider: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str | None]:
+        return self.scope, self.name, self.unit, self.provider
+
+    def refusal(self, spent: float, held: float, request: float) -> SpendCapReached:
+        kind = SpendCapReached if self.unit == "usd" else TokenCapReached
+        return kind(
+            self.scope, self.name, spent, self.limit, unit=self.unit, in_flight=held, request=request,
+            provider=self.provider,
+        )  # fmt: skip
+
+
+class Reservation:
+    """What one request in flight holds against its caps; :meth:`release` once its usage is recorded (again: a
+    no-op; a reservation dropped without it is released when collected). ``request``: the request to send, with
+    the output limit its worst case was reckoned with."""
+
+    def __init__(self, governance: Governance | None, amounts: dict[Any, float], request: Request) -> None:
+        self.request = request
+        self.amounts = amounts
+        self.id = -1  # the governance's number for it, once held
+        self._governance = governance
+
+    def release(self) -> None:
+        governance, self._governance = self._governance, None
+        if governance is not None:
+            governance._release(self)
+
+    def __del__(self) -> None:
+        self.release()
+
+
 class Governance:
     def __init__(
-        self, ledger: Ledger, prices: PriceTable | None = None, provider_caps: Mapping[str, float] | None = None
+        self,
+        ledger: Ledger,
+        prices: PriceTable | None = None,
+        provider_caps: Mapping[str, float] | None = None,
+        token_caps: Mapping[str, TokenCaps] | None = None,
     ) -> None:
         self.ledger = ledger
         self.prices = prices or PriceTable()
         self.provider_caps = dict(provider_caps or {})
+        self.token_caps = dict(token_caps or {})
+        self._lock = threading.RLock()  # re-entrant: a collected reservation releases itself in any thread
+        self._held: dict[int, dict[Any, float]] = {}
+        self._ids = itertools.count()
 
-    def check(self, thread: Thread, provider: str) -> None:
-        """Raise :class:`SpendCapReached` if ``provider``'s or ``thread``'s recorded spend has reached its cap."""
-        self.check_provider(provider)
-        if thread.cap_usd is not None:
-            spent = self.ledger.spend(thread_id=thread.id)
-            if spent >= thread.cap_usd:
-                raise SpendCapReached("thread", thread.id, spent, thread.cap_usd)
+    def price(self, provider: str, model: str) -> Price | None:
+        """The model's price; :class:`ModelNotPriced` when its provider has prices or a USD cap but not for it."""
+        price = self.prices.price(provider, model)
+        if price is None and (provider in self.prices.table or provider in self.provider_caps):
+            raise ModelNotPriced(provider, model)
+        return price
 
-    def check_provider(self, provider: str) -> None:
-        """The provider's cap counts its spend in threads and through the gateway alike."""
-        cap = self.provider_caps.get(provider)
-        if cap is not None:
-            spent = self.ledger.spend(provider=provider)
-            if spent >= cap:
-                raise SpendCapReached("provider", provider, spent, cap)
+    def caps(
+        self, provider: str, thread: Thread | None = None, client: str | None = None, client_cap: float | None = None
+    ) -> list[Cap]:
+        """Every cap a request to ``provider`` for ``thread`` or gateway ``client`` (with its ``client_cap``)
+        counts against, in the order they are checked (the first exceeded one is reported)."""
+        caps: list[Cap] = []
+        if client is not None and client_cap is not None:
+            caps.append(Cap("client", client, client_cap))
+        if provider in self.provider_caps:
+            caps.append(Cap("provider", provider, self.provider_caps[provider]))
+        if thread is not None and thread.cap_usd is not None:
+            caps.append(Cap("thread", thread.id, thread.cap_usd))
+        tokens = self.token_caps.get(provider, TokenCaps())
+        if tokens.total is not None:
+            caps.append(Cap("provider", provider, tokens.total, "tokens"))
+        if thread is not None and tokens.per_thread is not None:
+            caps.append(Cap("thread", thread.id, tokens.per_thread, "tokens", provider))
+        if client is not None and tokens.per_client is not None:
+            caps.append(Cap("client", client, tokens.per_client, "tokens", provider))
+        return caps
 
-    def check_client(self, client: str, cap: float | None) -> None:
-        """A gateway client's cap (``None``: none) over its requests to every provider."""
-        if cap is not None:
-            spent = self.ledger.spend(client=client)
-            if spent >= cap:
-                raise SpendCapReached("client", client, spent, cap)
+    def spent(self, cap: Cap) -> float:
+        """What the ledger has recorded against ``cap`` (USD or tokens)."""
+        where = {{"provider": "provider", "thread": "thread_id", "client": "client"}[cap.scope]: cap.name}
+        if cap.unit == "usd":
+            return self.ledger.spend(**where)
+        if cap.provider is not None:
+            where["provider"] = cap.provider
+        return float(self.ledger.tokens(**where))
+
+    def held(self, cap: Cap) -> float:
+        """What requests in flight hold against ``cap``."""
+        with self._lock:
+            return sum(amounts.get(cap.key, 0.0) for amounts in self._held.values())
+
+    def check(
+        self,
+        provider: str,
+        model: str,
+        *,
+        thread: Thread | None = None,
+        client: str | None = None,
+        client_cap: float | None = None,
+    ) -> None:
+        """Raise :class:`SpendCapReached` when a cap of the request is reached already (recorded spend and
+        reservations), or :class:`ModelNotPriced`: the cheap refusal before a request is even built."""
+        self.price(provider, model)
+        for cap in self.caps(provider, thread, client, client_cap):
+            spent, held = self.spent(cap), self.held(cap)
+            if spent + held >= cap.limit:
+                raise cap.refusal(spent, held, 0.0)
+
+    def reserve(
+        self,
+        provider: str,
+        model: str,
+        request: Request,
+        *,
+        thread: Thread | None = None,
+        client: str | None = None,
+        client_cap: float | None = None,
+    ) -> Reservation:
+        """Hold ``request``'s worst case against every cap that applies, or raise (nothing held) when one would be
+        exceeded; :class:`ModelNotPriced` for a model without a price on a priced or capped provider."""
+        price = self.price(provider, model)
+        caps = self.caps(provider, thread, client, client_cap)
+        if not caps:
+            return Reservation(None, {}, request)
+        if request.max_output_tokens is None:
+            request = dataclasses.replace(request, max_output_tokens=DEFAULT_OUTPUT_LIMIT)
+        worst = Usage(prompt_bound(request), request.max_output_tokens or 0)
+        need = {"usd": price.cost(worst) if price else 0.0, "tokens": float(worst.input_tokens + worst.output_tokens)}
+        with self._lock:
+            for cap in caps:
+                spent, held = self.spent(cap), self.held(cap)
+                if spent + held >= cap.limit or spent + held + need[cap.unit] > cap.limit:
+                    raise cap.refusal(spent, held, need[cap.unit])
+            reservation = Reservation(self, {cap.key: need[cap.unit] for cap in caps}, request)
+            reservation.id = next(self._ids)
+            self._held[reservation.id] = reservation.amounts
+        return reservation
+
+    def _release(self, reservation: Reservation) -> None:
+        with self._lock:
+            self._held.pop(reservation.id, None)
 
     def cost(self, provider: str, model: str, usage: Usage) -> float:
         return self.prices.cost(provider, model, usage)
+
+
+def _size(text: str) -> int:
+    return len(text.encode())
+
+
+def prompt_bound(request: Request) -> int:
+    """The most tokens ``request``'s prompt can be: one per UTF-8 byte of every message's text, tool calls and
+    offered tools (a byte-level tokenizer never makes a token of less than a byte), :data:`FRAME_TOKENS` a message,
+    and :data:`TOOLS_TOKENS` more when tools are offered. Some four times the usual count: a reservation is
+    released when the real usage is recorded."""
+    size = 0
+    for message in request.messages:
+        size += _size(message.content) + FRAME_TOKENS
+        size += sum(_size(call.name) + _size(json.dumps(call.arguments)) for call in message.tool_calls)
+    if request.tools:
+        size += TOOLS_TOKENS
+        size += sum(_size(json.dumps(dataclasses.asdict(tool))) for tool in request.tools)
+    return size
+
+
+def estimate_usage(request: Request, text: str) -> Usage:
+    """A stream's usage when the provider gave none (it ended early, or the provider does not report usage):
+    ≈len/4 of the prompt (:func:`estimate_tokens`) and of the text that arrived."""
+    return Usage(sum(map(estimate_tokens, request.messages)), len(text) // CHARS_PER_TOKEN)
+
+
+def usage_or_estimate(usage: Usage | None, request: Request, text: str) -> Usage:
+    """The provider's usage, or :func:`estimate_usage` when it reported none (no usage, or all zero)."""
+    if usage is not None and (usage.input_tokens or usage.output_tokens):
+        return usage
+    return estimate_usage(request, text)
 
 
 def estimate_tokens(message: Message) -> int:

@@ -47,19 +47,27 @@ class Ledger:
     def spend(self, *, thread_id: str | None = None, provider: str | None = None, client: str | None = None) -> float:
         """Recorded cost in USD: of one thread (its messages), of one gateway client (its requests), or else of
         everything, threads and gateway together, optionally of one provider (what a provider cap counts)."""
+        return self._total("cost_usd", thread_id, provider, client)
+
+    def tokens(self, *, thread_id: str | None = None, provider: str | None = None, client: str | None = None) -> int:
+        """Recorded tokens, input and output together, chosen as :meth:`spend` chooses (what a token cap counts)."""
+        return int(self._total("tokens_in + tokens_out", thread_id, provider, client))
+
+    def _total(self, column: str, thread_id: str | None, provider: str | None, client: str | None) -> float:
         one = ("messages", "thread_id", thread_id) if thread_id is not None else None
         if one is None and client is not None:
             one = ("gateway_usage", "client", client)
         if one is not None:
-            table, column, value = one
-            sql, bindings = f"SELECT coalesce(sum(cost_usd), 0) FROM {table} WHERE {column} = ?", [value]
+            table, key, value = one
+            sql, bindings = f"SELECT coalesce(sum({column}), 0) FROM {table} WHERE {key} = ?", [value]
             if provider is not None:
                 sql, bindings = sql + " AND provider = ?", [*bindings, provider]
             return self._sum(sql, bindings)
-        where, bindings = ("WHERE provider = ?", [provider, provider]) if provider is not None else ("", [])
-        sql = (
-            f"SELECT coalesce((SELECT sum(cost_usd) FROM messages {where}), 0)"
-            f" + coalesce((SELECT sum(cost_usd) FROM gateway_usage {where}), 0)"
+        where, bindings = ("WHERE provider = ?", [provider] * 3) if provider is not None else ("", [])
+        sql = (  # retired_spend: what deleted threads had spent (store.delete_thread keeps it for the caps)
+            f"SELECT coalesce((SELECT sum({column}) FROM messages {where}), 0)"
+            f" + coalesce((SELECT sum({column}) FROM gateway_usage {where}), 0)"
+            f" + coalesce((SELECT sum({column}) FROM retired_spend {where}), 0)"
         )
         return self._sum(sql, bindings)
 
@@ -118,7 +126,8 @@ class Ledger:
             "SELECT provider, sum(cost_usd), sum(tokens_in), sum(tokens_out), sum(message), sum(request) FROM ("
             "SELECT provider, cost_usd, tokens_in, tokens_out, 1 AS message, 0 AS request FROM messages "
             "WHERE provider IS NOT NULL UNION ALL "
-            "SELECT provider, cost_usd, tokens_in, tokens_out, 0, 1 FROM gateway_usage"
+            "SELECT provider, cost_usd, tokens_in, tokens_out, 0, 1 FROM gateway_usage UNION ALL "
+            "SELECT provider, cost_usd, tokens_in, tokens_out, messages, 0 FROM retired_spend"
             ") GROUP BY provider ORDER BY provider"
         )
         per_thread = self.db.rows(

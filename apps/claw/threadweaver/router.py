@@ -1,7 +1,9 @@
 """A thread's provider: the one it chose, and its fallback, used only when the chosen one is unreachable or down.
 
-Spend caps are checked for each provider before its request is sent; a capped chosen provider is refused (the
-fallback is for outages, not for getting round a cap); a capped fallback is skipped and the outage reported.
+Spend caps are checked for each provider before its request is sent: the request's worst case is reserved against
+them (:meth:`Router.reserve`, kept in a :class:`Hold` until the reply is stored); a capped chosen provider is
+refused (the fallback is for outages, not for getting round a cap); a capped fallback is skipped and the outage
+reported.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claw.threadweaver.blocking import in_thread
-from claw.threadweaver.governance import Governance, SpendCapReached
+from claw.threadweaver.governance import Governance, Reservation, SpendCapReached
 from claw.threadweaver.providers import Provider
 from claw.threadweaver.providers.errors import FALLBACK_ON, ProviderError
 from claw.threadweaver.providers.model import Chunk, Request, Result
@@ -29,6 +31,22 @@ class UnknownProvider(ValueError):
 class Route:
     provider: str
     model: str
+
+
+@dataclass
+class Hold:
+    """The request under way: its route, the request as sent (model and output limit filled in), its reservation
+    against the caps, and whether it was sent. The caller releases it once the reply's usage is recorded."""
+
+    route: Route | None = None
+    request: Request | None = None
+    reservation: Reservation | None = None
+    sent: bool = False
+
+    def release(self) -> None:
+        if self.reservation is not None:
+            self.reservation.release()
+        self.route, self.request, self.reservation, self.sent = None, None, None, False
 
 
 class Router:
@@ -59,47 +77,73 @@ class Router:
             routes.append(Route(thread.fallback_provider, thread.fallback_model or thread.model))
         return routes
 
-    async def _usable(self, thread: Thread, route: Route, first: bool) -> bool:
+    async def reserve(self, route: Route, request: Request, hold: Hold, **who: Any) -> None:
+        """Reserve ``request``'s worst case on ``route`` (``who``: ``thread=`` or ``client=``/``client_cap=``) and
+        keep it in ``hold`` (releasing what it held); raises :class:`SpendCapReached` and holds nothing then."""
         self.validate(route.provider)
+        hold.release()
+        limit = self.providers[route.provider].output_limit(request.max_output_tokens)
+        bounded = dataclasses.replace(request, model=route.model, max_output_tokens=limit)
+        reservation = await in_thread(self.governance.reserve, route.provider, route.model, bounded, **who)
+        hold.route, hold.request, hold.reservation = route, reservation.request, reservation
+
+    async def _usable(self, thread: Thread, route: Route, first: bool, request: Request, hold: Hold) -> bool:
+        if hold.route == route and hold.reservation is not None:
+            return True  # reserved by the caller already
         try:
-            await in_thread(self.governance.check, thread, route.provider)
+            await self.reserve(route, request, hold, thread=thread)
         except SpendCapReached:
             if first:
                 raise
             return False
         return True
 
-    async def complete(self, thread: Thread, request: Request) -> tuple[Route, Result]:
-        outage: ProviderError | None = None
-        for n, route in enumerate(self.routes(thread)):
-            if not await self._usable(thread, route, n == 0):
-                continue
-            try:
-                return route, await self.providers[route.provider].complete(
-                    dataclasses.replace(request, model=route.model)
-                )
-            except FALLBACK_ON as err:
-                outage = err
-        assert outage is not None
-        raise outage
+    async def complete(self, thread: Thread, request: Request, hold: Hold | None = None) -> tuple[Route, Result]:
+        """``hold``: the caller's, released by the caller once the usage is recorded; none: released on return."""
+        mine = Hold() if hold is None else hold
+        try:
+            outage: ProviderError | None = None
+            for n, route in enumerate(self.routes(thread)):
+                if not await self._usable(thread, route, n == 0, request, mine):
+                    continue
+                assert mine.request is not None
+                mine.sent = True
+                try:
+                    return route, await self.providers[route.provider].complete(mine.request)
+                except FALLBACK_ON as err:
+                    mine.release()  # an outage costs nothing
+                    outage = err
+            assert outage is not None
+            raise outage
+        finally:
+            if hold is None:
+                mine.release()
 
-    async def stream(self, thread: Thread, request: Request) -> AsyncIterator[tuple[Route, Chunk]]:
+    async def stream(
+        self, thread: Thread, request: Request, hold: Hold | None = None
+    ) -> AsyncIterator[tuple[Route, Chunk]]:
         """Chunks with the route that made them; the fallback is tried only if nothing was streamed yet."""
-        outage: ProviderError | None = None
-        for n, route in enumerate(self.routes(thread)):
-            if not await self._usable(thread, route, n == 0):
-                continue
-            started = False
-            try:
-                async for chunk in self.providers[route.provider].stream(
-                    dataclasses.replace(request, model=route.model)
-                ):
-                    started = True
-                    yield route, chunk
-                return
-            except FALLBACK_ON as err:
-                if started:
-                    raise
-                outage = err
-        assert outage is not None
-        raise outage
+        mine = Hold() if hold is None else hold
+        try:
+            outage: ProviderError | None = None
+            for n, route in enumerate(self.routes(thread)):
+                if not await self._usable(thread, route, n == 0, request, mine):
+                    continue
+                assert mine.request is not None
+                mine.sent = True
+                started = False
+                try:
+                    async for chunk in self.providers[route.provider].stream(mine.request):
+                        started = True
+                        yield route, chunk
+                    return
+                except FALLBACK_ON as err:
+                    if started:
+                        raise
+                    mine.release()
+                    outage = err
+            assert outage is not None
+            raise outage
+        finally:
+            if hold is None:
+                mine.release()

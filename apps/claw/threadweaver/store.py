@@ -72,6 +72,16 @@ END;
 CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
     UPDATE message_fts SET content = new.content WHERE rowid = new.seq;
 END;
+-- What deleted threads had spent, per provider and model (no thread id, no text): the caps still count it.
+CREATE TABLE IF NOT EXISTS retired_spend (
+    provider TEXT NOT NULL,
+    model TEXT,
+    tokens_in INTEGER NOT NULL DEFAULT 0,
+    tokens_out INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    messages INTEGER NOT NULL DEFAULT 0,
+    retired_at REAL NOT NULL
+);
 """
 # Columns added after the first release: (table, column, definition). A store made before them gets them on open.
 _ADDED_COLUMNS = (("threads", "tools", "INTEGER NOT NULL DEFAULT 1"),)
@@ -118,6 +128,15 @@ class SearchHit:
     thread_id: str
     message_id: str
     snippet: str
+
+
+@dataclass
+class Deletion:
+    """What :meth:`ThreadStore.delete_thread` removed, and whether the WAL was emptied too."""
+
+    thread_id: str
+    messages: int
+    wal_cleared: bool  # False: a reader held the WAL; its older (encrypted) frames stay until a later checkpoint
 
 
 @dataclass
@@ -234,6 +253,42 @@ class ThreadStore:
             assignments = ", ".join(f"{name} = ?" for name in changes)
             self.db.execute(f"UPDATE threads SET {assignments} WHERE id = ?", (*changes.values(), thread_id))
         return self.thread(thread_id)
+
+    def delete_thread(self, thread_id: str) -> Deletion:
+        """Delete a thread, every message of it and their search index entries, as far as SQLite allows.
+
+        In one transaction, with ``secure_delete`` on (freed space is overwritten with zeros, not left in free
+        pages): the rows, then an FTS5 ``optimize`` (a delete only adds tombstones to the index; the words stay in
+        its older segments until they are merged, and ``optimize`` merges them all, about 1 s per 100,000
+        messages). What the thread's replies cost moves to ``retired_spend`` (per provider and model, with no
+        thread id or text), so the provider caps and the totals still count it. Then a ``TRUNCATE`` checkpoint
+        copies the WAL into the file and empties it, so the older page versions still in the WAL go too; a reader
+        in the middle of a query can keep it from completing (``wal_cleared`` False), and the frames stay until
+        a later checkpoint (the last connection's close removes the WAL). Copies outside the file (backups, the
+        flash's own remapped blocks) are not reached; everything is encrypted with the store key anyway.
+        """
+        with self.db.write() as db:
+            self.thread(thread_id)
+            secure = db.pragma("secure_delete")
+            db.pragma("secure_delete", True)
+            try:
+                count = db.execute("SELECT count(*) FROM messages WHERE thread_id = ?", (thread_id,)).fetchall()[0][0]
+                db.execute(
+                    "INSERT INTO retired_spend (provider, model, tokens_in, tokens_out, cost_usd, messages, "
+                    "retired_at) SELECT provider, model, sum(tokens_in), sum(tokens_out), sum(cost_usd), count(*), ? "
+                    "FROM messages WHERE thread_id = ? AND provider IS NOT NULL GROUP BY provider, model",
+                    (time.time(), thread_id),
+                )
+                db.execute(
+                    "DELETE FROM message_fts WHERE rowid IN (SELECT seq FROM messages WHERE thread_id = ?)",
+                    (thread_id,),
+                )
+                db.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
+                db.execute("DELETE FROM threads WHERE id = ?", (thread_id,))
+                db.execute("INSERT INTO message_fts(message_fts) VALUES ('optimize')")
+            finally:
+                db.pragma("secure_delete", secure)
+        return Deletion(thread_id, count, self.db.checkpoint())
 
     # -- messages -----------------------------------------------------------------------------------------
 

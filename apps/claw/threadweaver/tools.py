@@ -20,12 +20,14 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 from mcp import Client
 from mcp import types as mcp_types
 
+from claw.mcp.client import keyed_transport, read_key
 from claw.threadweaver.providers.model import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 class ServerConfig:
     url: str
     approval: Approval = "annotations"
+    # The client key the claw MCP service requires (read on every connection, so a new key needs no restart).
+    key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,9 @@ class ToolCatalogue:
 
     def _client(self, server: str) -> Client:
         # No response cache in the client: this catalogue has its own, and a client lives for one request.
-        return Client(self.servers[server].url, read_timeout_seconds=self.timeout_s, cache=None)
+        config = self.servers[server]
+        key = None if config.key_file is None else read_key(config.key_file)
+        return Client(keyed_transport(config.url, key), read_timeout_seconds=self.timeout_s, cache=None)
 
     # -- listing --------------------------------------------------------------------------------------------
 

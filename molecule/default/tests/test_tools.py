@@ -9,12 +9,19 @@ VENV_PYTHON = "/opt/claw/current/venv/bin/python"
 PORTS = {"leds": 8701, "system": 8702, "crush": 8703, "time": 8704, "files": 8705}
 MIN_TOOLS = {"leds": 8, "system": 6, "crush": 6, "time": 4, "files": 5}
 
-# Runs on the claw node with the release's own SDK: one MCP call over loopback streamable HTTP, printed as JSON.
+# The MCP client whose key the calls use (the servers refuse anonymous HTTP callers).
+KEY_FILE = "/etc/claw/mcp-keys/openclaw.key"
+
+# Runs on the claw node with the release's own SDK: one MCP call over loopback streamable HTTP with the client key
+# of the file named last, printed as JSON.
 CALL = r"""
 import json, sys, anyio
+from pathlib import Path
 from mcp import Client
+from claw.mcp.client import keyed_transport, read_key
 async def main():
-    async with Client(f"http://127.0.0.1:{sys.argv[1]}/mcp") as client:
+    url = f"http://127.0.0.1:{sys.argv[1]}/mcp"
+    async with Client(keyed_transport(url, read_key(Path(sys.argv[4])))) as client:
         if sys.argv[2] == "tools/list":
             tools = (await client.list_tools()).tools
             print(json.dumps([{"name": t.name, "annotations": t.annotations.model_dump() if t.annotations else None}
@@ -27,9 +34,9 @@ anyio.run(main)
 """
 
 
-def mcp(claw, server: str, tool: str, arguments: dict | None = None, user: str = "claw-mcp"):
-    command = f"runuser -u {user} -- {VENV_PYTHON} -c %s %s %s %s"
-    result = claw.run(command, CALL, str(PORTS[server]), tool, json.dumps(arguments or {}))
+def mcp(claw, server: str, tool: str, arguments: dict | None = None):
+    command = f"{VENV_PYTHON} -c %s %s %s %s %s"
+    result = claw.run(command, CALL, str(PORTS[server]), tool, json.dumps(arguments or {}), KEY_FILE)
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -52,6 +59,23 @@ def test_mcp_servers_listen_on_loopback_only(claw):
     for port in [*PORTS.values(), 8709]:
         assert f"127.0.0.1:{port} " in listening, port
         assert f"0.0.0.0:{port} " not in listening and f"*:{port} " not in listening
+
+
+def test_anonymous_local_callers_are_refused_on_every_server(claw):
+    """Any local user reaches the loopback ports; only a client with its key is served (401 before any session)."""
+    initialize = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "0"}}}
+    )  # fmt: skip
+    for server, port in PORTS.items():
+        status = claw.check_output(
+            "runuser -u nobody -- curl -s -o /dev/null -w '%%{http_code}' -X POST -H 'Content-Type: application/json' "
+            "-H 'Accept: application/json, text/event-stream' --data %s http://127.0.0.1:%s/mcp",
+            initialize,
+            port,
+        )
+        assert status == "401", (server, status)
+    assert claw.run("runuser -u nobody -- cat %s", KEY_FILE).rc != 0
 
 
 def test_every_server_lists_annotated_tools(claw):

@@ -5,18 +5,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from claw.threadweaver.approvals import InvalidDecisions, NotPending
 from claw.threadweaver.gateway import GatewayError, error_response
 from claw.threadweaver.governance import SpendCapReached
-from claw.threadweaver.hooks import HookBlocked, HookFailed
+from claw.threadweaver.hooks import HookBlocked, HookFailed, HookTimeout
 from claw.threadweaver.providers.errors import ProviderError, http_status
 from claw.threadweaver.router import UnknownProvider
 from claw.threadweaver.store import NotFound
 
-_CODES = {401: "unauthenticated", 404: "not_found", 422: "invalid"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    422: "invalid",
+    429: "too_many_requests",
+}
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -28,6 +39,8 @@ def status_of(err: Exception) -> int:
         return 402
     if isinstance(err, HookBlocked):
         return 403
+    if isinstance(err, HookTimeout):
+        return 504
     if isinstance(err, HookFailed):
         return 500
     if isinstance(err, ProviderError):
@@ -42,6 +55,26 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def _where(loc: tuple[int | str, ...]) -> str:
+    """A validation error's location as one name: ``body.max_output_tokens``, ``query.q``, ``body.tools[0]``."""
+    where = ""
+    for part in loc:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    return where
+
+
+async def invalid(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's validation errors in the documented shape: 400 ``invalid_json`` for a body that is not JSON,
+    else 422 ``invalid`` naming the first field at fault (``field``) and listing every problem (``errors``)."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [{"field": _where(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        return error(400, "invalid_json", "the body is not valid JSON")
+    first = problems[0] if problems else {"field": "", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return error(422, "invalid", message, field=first["field"], errors=problems)
+
+
 async def not_found(request: Request, exc: Exception) -> JSONResponse:
     return error(404, "not_found", str(exc))
 
@@ -52,7 +85,7 @@ async def unknown_provider(request: Request, exc: Exception) -> JSONResponse:
 
 async def capped(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SpendCapReached)
-    return error(402, exc.code, str(exc), scope=exc.scope, name=exc.name, spent_usd=exc.spent, cap_usd=exc.cap)
+    return error(exc.status, exc.code, str(exc), **exc.details())  # 402 a cap, 422 a model without a price
 
 
 async def coded(request: Request, exc: Exception) -> JSONResponse:
@@ -67,7 +100,8 @@ async def turn_failed(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(HTTPException, http_error)  # Starlette's: FastAPI's and unknown routes (404, 405)
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(UnknownProvider, unknown_provider)
     app.add_exception_handler(SpendCapReached, capped)

@@ -1,8 +1,15 @@
 """``/v1``: the OpenAI-compatible gateway (:mod:`..gateway`). Its own bearer keys (per client, not the console
-session), and OpenAI's error shape (:func:`..gateway.error_response`)."""
+session), and OpenAI's error shape (:func:`..gateway.error_response`).
+
+The console's hooks apply here too, through the same pipeline (:class:`..hooks.ReplyFilter`): ``pre_send`` on the
+messages before they leave, ``on_chunk`` on every chunk and ``post_receive`` on the whole reply before the agent
+gets any of it. A hook's block is 403 ``hook_blocked``, a failing hook 500 ``hook_failed``, one that takes too long
+504 ``hook_timeout`` (mid-stream: an error event, no ``[DONE]``)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter
@@ -10,8 +17,11 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from claw.threadweaver.blocking import in_thread
-from claw.threadweaver.gateway import Completion, events, not_found, parse_body
-from claw.threadweaver.routes.deps import GatewayDep
+from claw.threadweaver.gateway import Client, Completion, GatewayError, events, not_found, parse_body
+from claw.threadweaver.hooks import HookBlocked, HookContext, HookFailed, HookTimeout, ReplyFilter
+from claw.threadweaver.providers.model import Chunk
+from claw.threadweaver.router import Route
+from claw.threadweaver.routes.deps import ConsoleDep, GatewayDep
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -31,19 +41,65 @@ async def model(model_id: str, request: HttpRequest, gateway: GatewayDep) -> dic
     raise not_found(model_id, "GET /v1/models lists the models this key may use")
 
 
+def from_hook(err: HookBlocked | HookFailed) -> GatewayError:
+    status = 403 if isinstance(err, HookBlocked) else 504 if isinstance(err, HookTimeout) else 500
+    return GatewayError(status, str(err), err.code)
+
+
+async def filtered(
+    chunks: AsyncGenerator[Chunk, None], reply_filter: ReplyFilter, hook_failed: Any
+) -> AsyncGenerator[Chunk, None]:
+    """The provider's chunks as the hooks let them through; with post_receive hooks, the whole text comes with
+    the last chunk. A hook's error ends the stream as a :class:`GatewayError` (an error event)."""
+    try:
+        async for chunk in chunks:
+            text = await reply_filter.chunk(chunk.text)
+            if chunk.done and reply_filter.hold_back:
+                text = await reply_filter.finish()
+            yield dataclasses.replace(chunk, text=text)
+    except (HookBlocked, HookFailed) as err:
+        raise hook_failed(err) from None
+    finally:
+        await chunks.aclose()
+
+
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(request: HttpRequest, gateway: GatewayDep) -> JSONResponse | StreamingResponse:
+async def chat_completions(
+    request: HttpRequest, gateway: GatewayDep, console: ConsoleDep
+) -> JSONResponse | StreamingResponse:
     client = gateway.authenticate(request.headers.get("authorization"))
     body = parse_body(await request.body())
     route = gateway.resolve(client, body.model)
     await in_thread(gateway.check, client, route)  # the caps: ledger queries
     completion = Completion(body.model)
-    provider_request = body.to_request(route.model)
+    provider_request = gateway.limit(client, body.to_request(route.model))  # the client's limits
+
+    def hook_failed(err: HookBlocked | HookFailed) -> GatewayError:
+        gateway.metrics.gateway_request(client.name, route.provider, err.code)
+        return from_hook(err)
+
+    context = hook_context(client, route, provider_request.messages)
+    try:
+        await console.hooks.pre_send(context)
+    except (HookBlocked, HookFailed) as err:
+        raise hook_failed(err) from None
+    provider_request.messages = context.messages
+    reply_filter = ReplyFilter(console.hooks, context)
     if not body.stream:
-        return JSONResponse(completion.body(await gateway.complete(client, route, provider_request)))
+        result = await gateway.complete(client, route, provider_request)
+        try:
+            result = dataclasses.replace(result, text=await reply_filter.whole(result.text))
+        except (HookBlocked, HookFailed) as err:
+            raise hook_failed(err) from None
+        return JSONResponse(completion.body(result))
     chunks = await gateway.stream(client, route, provider_request)
     return StreamingResponse(
-        events(completion, chunks, body.include_usage),
+        events(completion, filtered(chunks, reply_filter, hook_failed), body.include_usage),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store"},
     )
+
+
+def hook_context(client: Client, route: Route, messages: list[Any]) -> HookContext:
+    """What the hooks see of a gateway request: no thread (``thread_id`` is empty), the client in ``metadata``."""
+    return HookContext("pre_send", "", route.provider, route.model, messages, metadata={"gateway_client": client.name})

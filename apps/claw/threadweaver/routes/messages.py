@@ -1,4 +1,5 @@
-"""Messages: post one and get the turn (JSON) or its events (SSE), and approve or deny a reply's tool calls.
+"""Messages: post one and get the turn (JSON) or its events (SSE), approve or deny a reply's tool calls, and
+regenerate a reply (a new sibling under the same parent; the old one stays).
 
 The console (:mod:`..console`) runs the turn; its store queries and hooks run in worker threads, so these
 ``async`` routes never block the event loop while a turn streams.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StrictBool
 
+from claw.threadweaver.console import NotRegenerable
 from claw.threadweaver.routes import views
 from claw.threadweaver.routes.deps import LOGGED_IN, ConsoleDep
 
@@ -48,3 +50,21 @@ async def approve(thread_id: str, message_id: str, body: Approval, console: Cons
 @router.post("/{message_id}/approval/stream")
 async def approve_stream(thread_id: str, message_id: str, body: Approval, console: ConsoleDep) -> StreamingResponse:
     return views.sse(await console.approve_stream(thread_id, message_id, body.decisions))
+
+
+@router.post("/{message_id}/regenerate")
+async def regenerate(thread_id: str, message_id: str, console: ConsoleDep) -> dict[str, Any]:
+    """Answer the reply's parent again with the thread's provider and model: 404 unknown, 422 not a reply."""
+    try:
+        turn = await console.regenerate(thread_id, message_id)
+    except NotRegenerable as err:
+        raise HTTPException(422, str(err)) from err
+    return {"reply": views.message(turn.reply), **views.turn(turn)}
+
+
+@router.post("/{message_id}/regenerate/stream")
+async def regenerate_stream(thread_id: str, message_id: str, console: ConsoleDep) -> StreamingResponse:
+    try:
+        return views.sse(await console.regenerate_stream(thread_id, message_id))
+    except NotRegenerable as err:
+        raise HTTPException(422, str(err)) from err

@@ -193,6 +193,10 @@ function renderHeader() {
   providerOptions($("#thread-provider"), t.provider);
   modelOptions($("#thread-models"), t.provider);
   $("#thread-model").value = t.model;
+  $("#thread-cap").value = t.cap_usd ?? "";
+  const exported = (format) => `/threads/${encodeURIComponent(t.id)}/export?${new URLSearchParams({ format })}`;
+  $("#thread-export-md").href = exported("markdown");
+  $("#thread-export-json").href = exported("json");
   renderThreadSpend();
 }
 
@@ -217,6 +221,54 @@ function onProviderPicked() {
 function onModelTyped() {
   const model = $("#thread-model").value.trim();
   if (model && model !== state.thread.model) switchRoute({ model });
+}
+
+function onCapTyped() {
+  const typed = $("#thread-cap").value.trim();
+  const cap = typed === "" ? null : Number(typed);
+  if (cap !== state.thread.cap_usd) switchRoute({ cap_usd: cap }); // empty: no cap; a bad one is refused (422)
+}
+
+/** The title becomes an input: Enter (or leaving it) saves, Escape cancels. */
+function startRename() {
+  const title = $("#thread-title");
+  const input = h("input", { id: "thread-title-input", value: state.thread.title, maxlength: 200, "aria-label": "Title" });
+  let done = false;
+  const finish = (save) => {
+    if (done) return;
+    done = true;
+    const text = input.value.trim();
+    input.replaceWith(title);
+    if (save && text && text !== state.thread.title) switchRoute({ title: text });
+  };
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") finish(true);
+    else if (event.key === "Escape") finish(false);
+  });
+  input.addEventListener("blur", () => finish(true));
+  title.replaceWith(input);
+  input.focus();
+  input.select();
+}
+
+async function deleteThread() {
+  const t = state.thread;
+  if (!t || state.busy || !confirm(`Delete "${threadLabel(t)}" and all its messages? This cannot be undone.`)) return;
+  try {
+    await api("DELETE", `/threads/${t.id}`);
+  } catch (err) {
+    note(`${err.code}: ${err.message}`);
+    return;
+  }
+  Object.assign(state, { thread: null, tree: null, tip: null, approval: null });
+  state.threads = state.threads.filter((other) => other.id !== t.id);
+  $("#thread-header").hidden = true;
+  $("#composer").hidden = true;
+  $("#empty").hidden = false;
+  fill($("#messages"));
+  fill($("#hits"));
+  renderThreads();
+  await refreshSpend();
 }
 
 function renderMessages(path) {
@@ -252,6 +304,9 @@ function messageHead(m) {
   head.append(branchNav(m));
   if (m.role === "user") {
     head.append(h("button", { type: "button", class: "link edit", on: { click: () => editAndBranch(m) } }, "edit & branch"));
+  }
+  if (m.role === "assistant" && m.parent_id) {
+    head.append(h("button", { type: "button", class: "link regen", on: { click: () => regenerate(m) } }, "regenerate"));
   }
   return head;
 }
@@ -414,6 +469,16 @@ async function sendTurn(text, parentId, root) {
   await runStream(`/threads/${state.thread.id}/messages/stream`, { content: text, parent_id: parentId, root }, live, last);
 }
 
+/** Ask again for a reply: a new sibling under its parent (the old one stays, as another branch). */
+async function regenerate(m) {
+  if (state.busy) return;
+  const path = branch(state.tree, state.tip);
+  const cut = path.findIndex((shown) => shown.id === m.id);
+  renderMessages(cut >= 0 ? path.slice(0, cut) : path);
+  const last = { id: m.parent_id, failed: false };
+  await runStream(`/threads/${state.thread.id}/messages/${m.id}/regenerate/stream`, {}, liveReply(), last);
+}
+
 // -- tool approvals -------------------------------------------------------------------------------------
 
 /** Approve/Deny per call; once every call has a decision they go to the server and its reply streams in. */
@@ -457,6 +522,9 @@ function wire() {
   });
   $("#thread-provider").addEventListener("change", onProviderPicked);
   $("#thread-model").addEventListener("change", onModelTyped);
+  $("#thread-cap").addEventListener("change", onCapTyped);
+  $("#thread-rename").addEventListener("click", startRename);
+  $("#thread-delete").addEventListener("click", deleteThread);
   $("#composer").addEventListener("submit", composerSubmit);
   $("#prompt").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
