@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 import pytest
 from claw.mcp import sandbox as sandbox_mod
 from claw.mcp.sandbox import (
+    AlreadyExistsError,
+    DirectoryNotEmptyError,
     HardLinkError,
     InvalidPathError,
+    NotADirError,
     NotAFileError,
     NotFoundError,
+    NotTextError,
     PathEscapeError,
     RootProtectedError,
     RootUnavailableError,
@@ -333,3 +337,207 @@ def test_device_file_inside_is_refused_without_opening(layout, monkeypatch):
     with pytest.raises(SpecialFileError):
         layout.sandbox.read_bytes("victim.txt")
     assert "victim.txt" not in opened
+
+
+# ----- the exact refusal messages ----------------------------------------------------------------------------------
+# The files server hands a refusal's message to the model as the tool's error text: the wording, the quoted path and
+# the numbers in it are part of the tools' contract, so each one is pinned here word for word.
+
+
+def binary_file(lay, _mp) -> None:
+    (lay.root / "bin.dat").write_bytes(b"\xff\xfe\x00")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    id: str
+    call: Callable[[Sandbox], object]
+    expect: type[SandboxError]
+    message: str  # may use {root}, {outside}
+    setup: Callable[..., None] | None = field(default=None, compare=False)
+
+
+LINK_REFUSED = "'lf' is a symlink; symlinks are refused"
+SPECIAL = "is a device, FIFO or socket; only files and directories"
+
+REFUSALS: list[Refusal] = [
+    # the path as text
+    Refusal(
+        "dotdot",
+        lambda sb: sb.read_bytes("../outside/secret.txt"),
+        PathEscapeError,
+        "path '../outside/secret.txt' contains '..', which is not allowed in the sandbox",
+    ),
+    Refusal(
+        "absolute-outside",
+        lambda sb: sb.read_bytes(f"{sb.root.parent}/outside/secret.txt"),
+        PathEscapeError,
+        "absolute path '{outside}/secret.txt' is outside the sandbox root {root}",
+    ),
+    Refusal("nul", lambda sb: sb.read_bytes("a\x00b"), InvalidPathError, "path 'a\\x00b' contains a NUL byte"),
+    Refusal(
+        "not-utf8",
+        lambda sb: sb.write_bytes("bad\udcff", b"x"),
+        InvalidPathError,
+        "path 'bad\\udcff' is not valid UTF-8",
+    ),
+    Refusal("not-a-string", lambda sb: sb.read_bytes(5), InvalidPathError, "path 5 must be a string"),  # type: ignore[arg-type]
+    Refusal(
+        "path-too-long",
+        lambda sb: sb.read_bytes("d/" * 2100),
+        InvalidPathError,
+        "path '" + "d/" * 99 + "d...' is longer than 4096 bytes",
+    ),
+    Refusal(
+        "name-too-long",
+        lambda sb: sb.read_bytes("a" * 256),
+        InvalidPathError,
+        "path '" + "a" * 199 + "...' has a name longer than 255 bytes",
+    ),
+    # what is (not) there
+    Refusal(
+        "missing-parent",
+        lambda sb: sb.read_bytes("missing/deeper/x.txt"),
+        NotFoundError,
+        "'missing/deeper/x.txt' does not exist in the sandbox (missing: 'missing')",
+    ),
+    Refusal(
+        "missing-parent-stat",
+        lambda sb: sb.stat("missing/x"),
+        NotFoundError,
+        "'missing/x' does not exist in the sandbox (missing: 'missing')",
+    ),
+    Refusal(
+        "missing-parent-resolve",
+        lambda sb: sb.resolve("missing/x"),
+        NotFoundError,
+        "'missing/x' does not exist in the sandbox (missing: 'missing')",
+    ),
+    Refusal(
+        "missing-list",
+        lambda sb: sb.list_directory("missing"),
+        NotFoundError,
+        "'missing' does not exist in the sandbox (missing: 'missing')",
+    ),
+    Refusal(
+        "missing-leaf",
+        lambda sb: sb.read_bytes("missing.txt"),
+        NotFoundError,
+        "'missing.txt' does not exist in the sandbox",
+    ),
+    Refusal("link-read", lambda sb: sb.read_bytes("lf"), SymlinkError, LINK_REFUSED, OUT_FILE),
+    Refusal("link-write", lambda sb: sb.write_bytes("lf", b"x"), SymlinkError, LINK_REFUSED, OUT_FILE),
+    Refusal("link-delete", lambda sb: sb.delete("lf"), SymlinkError, LINK_REFUSED, OUT_FILE),
+    Refusal("link-stat", lambda sb: sb.stat("lf"), SymlinkError, LINK_REFUSED, OUT_FILE),
+    Refusal("link-mkdir", lambda sb: sb.make_directory("lf"), SymlinkError, LINK_REFUSED, OUT_FILE),
+    Refusal("link-resolve", lambda sb: sb.resolve("lf"), SymlinkError, LINK_REFUSED, OUT_FILE),
+    Refusal(
+        "link-on-the-way",
+        lambda sb: sb.read_bytes("ld/secret.txt"),
+        SymlinkError,
+        "'ld/secret.txt' goes through the symlink 'ld'; symlinks are refused",
+        OUT_DIR,
+    ),
+    Refusal(
+        "file-as-directory",
+        lambda sb: sb.list_directory("victim.txt"),
+        NotADirError,
+        "'victim.txt': 'victim.txt' is not a directory",
+    ),
+    Refusal("fifo-read", lambda sb: sb.read_bytes("fifo"), SpecialFileError, f"'fifo' {SPECIAL}", fifo),
+    Refusal("fifo-stat", lambda sb: sb.stat("fifo"), SpecialFileError, f"'fifo' {SPECIAL}", fifo),
+    Refusal("socket-read", lambda sb: sb.read_bytes("sock"), SpecialFileError, f"'sock' {SPECIAL}", unix_socket),
+    Refusal(
+        "read-directory",
+        lambda sb: sb.read_bytes("docs"),
+        NotAFileError,
+        "'docs' is a directory, not a file; use list_directory",
+    ),
+    Refusal(
+        "write-over-directory",
+        lambda sb: sb.write_bytes("docs", b"x"),
+        NotAFileError,
+        "'docs' is a directory; cannot write a file over it",
+    ),
+    Refusal(
+        "mkdir-over-file",
+        lambda sb: sb.make_directory("victim.txt"),
+        AlreadyExistsError,
+        "'victim.txt' already exists and is a file",
+    ),
+    Refusal(
+        "delete-non-empty",
+        lambda sb: sb.delete("docs"),
+        DirectoryNotEmptyError,
+        "'docs' is a directory that is not empty",
+    ),
+    Refusal(
+        "hard-link",
+        lambda sb: sb.read_bytes("hl.txt"),
+        HardLinkError,
+        "'hl.txt' has 2 hard links; hard-linked files are refused",
+        hard_link_outside,
+    ),
+    Refusal("not-text", lambda sb: sb.read_text("bin.dat"), NotTextError, "'bin.dat' is not UTF-8 text", binary_file),
+    # limits
+    Refusal(
+        "read-limit",
+        lambda sb: sb.read_bytes("big.txt"),
+        TooLargeError,
+        "'big.txt' is 65 bytes, over the read limit of 64",
+        big_file,
+    ),
+    Refusal(
+        "write-limit",
+        lambda sb: sb.write_bytes("big.bin", b"w" * 65),
+        TooLargeError,
+        "writing 65 bytes to 'big.bin' exceeds the limit of 64",
+    ),
+    # the root
+    Refusal(
+        "read-root", lambda sb: sb.read_bytes(""), RootProtectedError, "cannot read '': it is the sandbox root itself"
+    ),
+    Refusal(
+        "write-root",
+        lambda sb: sb.write_bytes(".", b"x"),
+        RootProtectedError,
+        "cannot write '.': it is the sandbox root itself",
+    ),
+    Refusal(
+        "delete-root", lambda sb: sb.delete(""), RootProtectedError, "cannot delete '': it is the sandbox root itself"
+    ),
+    Refusal(
+        "mkdir-root",
+        lambda sb: sb.make_directory(""),
+        RootProtectedError,
+        "cannot create '': it is the sandbox root itself",
+    ),
+    Refusal(
+        "root-removed",
+        lambda sb: sb.list_directory(""),
+        RootUnavailableError,
+        "sandbox root {root} is missing or is no longer a directory",
+        remove_root,
+    ),
+    Refusal(
+        "root-replaced",
+        lambda sb: sb.write_bytes("new.txt", b"x"),
+        RootUnavailableError,
+        "sandbox root {root} was replaced since the server started",
+        recreate_root,
+    ),
+]
+
+
+def test_refusals_are_unique():
+    assert len({refusal.id for refusal in REFUSALS}) == len(REFUSALS)
+
+
+@pytest.mark.parametrize("refusal", REFUSALS, ids=[refusal.id for refusal in REFUSALS])
+def test_refusal_message_is_exact(refusal: Refusal, layout, monkeypatch):
+    if refusal.setup is not None:
+        refusal.setup(layout, monkeypatch)
+    with pytest.raises(SandboxError) as caught:
+        refusal.call(layout.sandbox)
+    assert type(caught.value) is refusal.expect
+    assert str(caught.value) == refusal.message.format(root=layout.root, outside=layout.outside)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,8 +87,9 @@ def test_a_regular_file_swapped_in_between_lstat_and_open_is_refused(layout, mon
 
     monkeypatch.setattr(Sandbox, "_lstat", lstat_then_swap)
     fds = open_fds()
-    with pytest.raises(SandboxError, match="changed while it was being opened"):
+    with pytest.raises(SandboxError) as caught:
         sb.read_bytes("victim.txt")
+    assert str(caught.value) == "'victim.txt' changed while it was being opened; try again"
     assert open_fds() == fds
 
 
@@ -104,8 +107,9 @@ def test_a_file_that_became_a_directory_after_open_is_refused(layout, monkeypatc
         return result
 
     monkeypatch.setattr(sandbox_mod.os, "fstat", fstat)
-    with pytest.raises(NotAFileError):
+    with pytest.raises(NotAFileError) as caught:
         layout.sandbox.read_bytes("victim.txt")
+    assert str(caught.value) == "'victim.txt' is a directory, not a file; use list_directory"
 
 
 def test_a_file_grown_past_the_limit_after_fstat_is_refused(layout, monkeypatch):
@@ -116,8 +120,9 @@ def test_a_file_grown_past_the_limit_after_fstat_is_refused(layout, monkeypatch)
         return real_read(fd, n) + b"y" * 100
 
     monkeypatch.setattr(sandbox_mod.os, "read", read)
-    with pytest.raises(sandbox_mod.TooLargeError, match="over the read limit"):
+    with pytest.raises(sandbox_mod.TooLargeError) as caught:
         layout.sandbox.read_bytes("small.txt")
+    assert str(caught.value) == "'small.txt' is over the read limit of 64 bytes"
 
 
 def test_reads_are_chunked_and_complete(tmp_path, monkeypatch):
@@ -139,6 +144,37 @@ def test_reads_are_chunked_and_complete(tmp_path, monkeypatch):
     assert max(sizes) <= 1 << 20
 
 
+def test_a_read_asks_for_one_byte_past_the_limit_and_no_more(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "exact.bin").write_bytes(b"e" * 10)
+    (root / "grows.bin").write_bytes(b"g" * 5)
+    sizes: list[int] = []
+    real_read, real_fstat = os.read, os.fstat
+
+    def read(fd, n):
+        sizes.append(n)
+        return real_read(fd, n)
+
+    def fstat_then_grow(fd):
+        result = real_fstat(fd)
+        if result.st_size == 5:
+            (root / "grows.bin").write_bytes(b"g" * 30)
+        return result
+
+    monkeypatch.setattr(sandbox_mod.os, "read", read)
+    sb = Sandbox(root, 10, 10)
+    # A file of exactly the limit: one read of limit + 1 bytes gets it all, the next one sees the end.
+    assert sb.read_bytes("exact.bin") == b"e" * 10
+    assert sizes == [11, 1]
+    # A file that grew past the limit: the first read already holds one byte too many, and reading stops there.
+    sizes.clear()
+    monkeypatch.setattr(sandbox_mod.os, "fstat", fstat_then_grow)
+    with pytest.raises(sandbox_mod.TooLargeError):
+        sb.read_bytes("grows.bin")
+    assert sizes == [11]
+
+
 def _fail(exc: OSError):
     def raiser(*args, **kwargs):
         raise exc
@@ -150,28 +186,43 @@ def eacces() -> PermissionError:
     return PermissionError(errno.EACCES, "Permission denied")
 
 
+ACCESS_DENIED = "cannot access 'victim.txt': Permission denied"
+
+
 @pytest.mark.parametrize(
     ("target", "call", "expected", "message"),
     [
-        ("mkdir", lambda sb: sb.make_directory("p/q", parents=True), SandboxOSError, "cannot create directory 'p/q'"),
-        ("mkdir", lambda sb: sb.make_directory("newdir"), NotFoundError, "'newdir' does not exist"),
-        ("rmdir", lambda sb: sb.delete("docs"), SandboxOSError, "cannot access 'docs'"),
-        ("unlink", lambda sb: sb.delete("victim.txt"), SandboxOSError, "cannot access 'victim.txt'"),
-        ("replace", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, "cannot access 'victim.txt'"),
-        ("fsync", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, "cannot access 'victim.txt'"),
-        ("write", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, "cannot access 'victim.txt'"),
-        ("fchmod", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, "cannot access 'victim.txt'"),
+        (
+            "mkdir",
+            lambda sb: sb.make_directory("p/q", parents=True),
+            SandboxOSError,
+            "cannot create directory 'p/q': Permission denied",
+        ),
+        (
+            "mkdir",
+            lambda sb: sb.make_directory("newdir"),
+            NotFoundError,
+            "'newdir' does not exist in the sandbox (missing: 'newdir')",
+        ),
+        ("rmdir", lambda sb: sb.delete("docs"), SandboxOSError, "cannot access 'docs': Permission denied"),
+        ("unlink", lambda sb: sb.delete("victim.txt"), SandboxOSError, ACCESS_DENIED),
+        ("replace", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, ACCESS_DENIED),
+        ("fsync", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, ACCESS_DENIED),
+        ("write", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, ACCESS_DENIED),
+        ("fchmod", lambda sb: sb.write_bytes("victim.txt", b"new"), SandboxOSError, ACCESS_DENIED),
     ],
 )
 def test_os_errors_are_reported_never_swallowed(layout, monkeypatch, target, call, expected, message):
+    # From a directory where none of the sandbox's names exist: a lookup that forgot its directory fd finds nothing.
+    monkeypatch.chdir(layout.outside / "sub")
     fds = open_fds()
     before = (layout.root / "victim.txt").read_bytes()
     monkeypatch.setattr(sandbox_mod.os, target, _fail(eacces()))
     with pytest.raises(expected) as caught:
         call(layout.sandbox)
     monkeypatch.undo()
-    assert message in str(caught.value)
-    assert "Permission denied" in str(caught.value) or expected is NotFoundError
+    assert type(caught.value) is expected
+    assert str(caught.value) == message
     assert open_fds() == fds
     assert (layout.root / "victim.txt").read_bytes() == before
     assert not [p for p in layout.root.rglob("*") if p.name.startswith(TMP_PREFIX)]
@@ -187,25 +238,28 @@ def test_a_failing_temp_file_open_is_reported(layout, monkeypatch):
 
     monkeypatch.setattr(sandbox_mod.os, "open", fake_open)
     fds = open_fds()
-    with pytest.raises(SandboxOSError, match=r"cannot write 'victim.txt': Permission denied"):
+    with pytest.raises(SandboxOSError) as caught:
         layout.sandbox.write_bytes("victim.txt", b"new")
+    assert str(caught.value) == "cannot write 'victim.txt': Permission denied"
     assert open_fds() == fds
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    "call",
     [
-        (lambda sb: sb.read_bytes("victim.txt"), "cannot access 'victim.txt'"),
-        (lambda sb: sb.stat("victim.txt"), "cannot access 'victim.txt'"),
-        (lambda sb: sb.delete("victim.txt"), "cannot access 'victim.txt'"),
-        (lambda sb: sb.write_bytes("victim.txt", b"x"), "cannot access 'victim.txt'"),
+        lambda sb: sb.read_bytes("victim.txt"),
+        lambda sb: sb.stat("victim.txt"),
+        lambda sb: sb.delete("victim.txt"),
+        lambda sb: sb.write_bytes("victim.txt", b"x"),
+        lambda sb: sb.resolve("victim.txt"),
     ],
 )
-def test_a_failing_lstat_is_reported(layout, monkeypatch, call, message):
+def test_a_failing_lstat_is_reported(layout, monkeypatch, call):
     monkeypatch.setattr(Sandbox, "_lstat", _fail(eacces()))
     fds = open_fds()
-    with pytest.raises(SandboxOSError, match=message):
+    with pytest.raises(SandboxOSError) as caught:
         call(layout.sandbox)
+    assert str(caught.value) == ACCESS_DENIED
     assert open_fds() == fds
 
 
@@ -233,8 +287,155 @@ def test_an_open_failure_is_explained_by_what_is_there(layout, monkeypatch):
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(sandbox_mod.os, "open", fake_open)
-    with pytest.raises(SandboxOSError, match=r"cannot access 'victim.txt': Input/output error"):
+    with pytest.raises(SandboxOSError) as caught:
         sb.read_bytes("victim.txt")
+    assert str(caught.value) == "cannot access 'victim.txt': Input/output error"
+
+
+def failing_open(fail: Callable[[str], OSError | None]) -> Callable[..., int]:
+    """os.open that raises ``fail(name)`` when that is not None."""
+    real_open = os.open
+
+    def fake_open(path, flags, *args, **kwargs):
+        err = fail(path) if isinstance(path, str) else None
+        if err is not None:
+            raise err
+        return real_open(path, flags, *args, **kwargs)
+
+    return fake_open
+
+
+def test_a_directory_that_cannot_be_opened_is_reported_with_the_reason(layout, monkeypatch):
+    monkeypatch.chdir(layout.outside / "sub")
+    monkeypatch.setattr(sandbox_mod.os, "open", failing_open(lambda name: eacces() if name == "docs" else None))
+    with pytest.raises(SandboxOSError) as caught:
+        layout.sandbox.list_directory("docs/")
+    assert str(caught.value) == "cannot access 'docs/': Permission denied"
+    # When even the look that picks the message fails, the open's reason is still the one reported.
+    monkeypatch.setattr(Sandbox, "_lstat", _fail(OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(SandboxOSError) as caught:
+        layout.sandbox.read_bytes("docs/a.txt")
+    assert str(caught.value) == "cannot access 'docs/a.txt': Permission denied"
+
+
+def swap_after(monkeypatch, method: str, name: str, swap: Callable[[], None]) -> None:
+    """Run ``swap`` right after the sandbox's ``method`` looked at ``name`` (once): the race window, widened."""
+    original = getattr(Sandbox, method)
+    done: list[bool] = []
+
+    def racing(self, dir_fd, entry, *args):
+        result = original(self, dir_fd, entry, *args)
+        if entry == name and not done:
+            done.append(True)
+            swap()
+        return result
+
+    monkeypatch.setattr(Sandbox, method, racing)
+
+
+def test_a_directory_swapped_in_before_the_rename_is_refused(layout, monkeypatch):
+    victim = layout.root / "victim.txt"
+
+    def to_directory() -> None:
+        victim.unlink()
+        victim.mkdir()
+
+    monkeypatch.chdir(layout.outside / "sub")
+    swap_after(monkeypatch, "_replaceable_mode", "victim.txt", to_directory)
+    with pytest.raises(NotAFileError) as caught:
+        layout.sandbox.write_bytes("victim.txt", b"new")
+    assert str(caught.value) == "'victim.txt' is a directory, not a file"
+    assert victim.is_dir()
+    assert not [p for p in layout.root.rglob("*") if p.name.startswith(TMP_PREFIX)]
+
+
+def test_a_directory_swapped_in_before_a_failing_open_is_refused(layout, monkeypatch):
+    victim = layout.root / "victim.txt"
+
+    def to_directory() -> None:
+        victim.unlink()
+        victim.mkdir()
+
+    monkeypatch.chdir(layout.outside / "sub")
+    swap_after(monkeypatch, "_lstat", "victim.txt", to_directory)
+    monkeypatch.setattr(
+        sandbox_mod.os,
+        "open",
+        failing_open(lambda name: OSError(errno.EISDIR, "Is a directory") if name == "victim.txt" else None),
+    )
+    with pytest.raises(NotAFileError) as caught:
+        layout.sandbox.read_bytes("victim.txt")
+    assert str(caught.value) == "'victim.txt' is a directory, not a file"
+
+
+def test_a_socket_swapped_in_before_the_open_is_refused(layout, monkeypatch):
+    def to_socket() -> None:
+        (layout.root / "victim.txt").unlink()
+        monkeypatch.chdir(layout.root)  # AF_UNIX paths are short: bind by relative name
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.bind("victim.txt")
+        monkeypatch.chdir(layout.outside / "sub")
+
+    swap_after(monkeypatch, "_lstat", "victim.txt", to_socket)
+    fds = open_fds()
+    with pytest.raises(SpecialFileError) as caught:
+        layout.sandbox.read_bytes("victim.txt")
+    assert str(caught.value) == "'victim.txt' is a device, FIFO or socket; only files and directories"
+    assert open_fds() == fds
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "message"),
+    [
+        ("albums", SandboxOSError, "cannot access 'albums': Read-only file system"),
+        ("victim.txt", NotADirError, "'victim.txt': 'victim.txt' is not a directory"),
+        ("fifo", NotADirError, "'fifo': 'fifo' is not a directory"),
+    ],
+)
+def test_a_failing_mkdir_is_explained_by_what_is_there(layout, monkeypatch, name, expected, message):
+    (layout.root / "albums").mkdir()
+    os.mkfifo(layout.root / "fifo")
+    monkeypatch.chdir(layout.outside / "sub")
+    monkeypatch.setattr(sandbox_mod.os, "mkdir", _fail(OSError(errno.EROFS, "Read-only file system")))
+    with pytest.raises(SandboxError) as caught:
+        layout.sandbox.make_directory(name)
+    assert type(caught.value) is expected
+    assert str(caught.value) == message
+
+
+def test_a_directory_that_vanished_after_mkdir_said_it_exists_is_not_found(layout, monkeypatch):
+    monkeypatch.setattr(sandbox_mod.os, "mkdir", _fail(FileExistsError(errno.EEXIST, "File exists")))
+    with pytest.raises(NotFoundError) as caught:
+        layout.sandbox.make_directory("ghost")
+    assert str(caught.value) == "'ghost' does not exist in the sandbox"
+
+
+def test_a_failed_write_whose_cleanup_fails_too_is_still_reported(layout, monkeypatch):
+    monkeypatch.chdir(layout.outside / "sub")
+    monkeypatch.setattr(sandbox_mod.os, "replace", _fail(eacces()))
+    monkeypatch.setattr(sandbox_mod.os, "unlink", _fail(OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(SandboxOSError) as caught:
+        layout.sandbox.write_bytes("victim.txt", b"new")
+    assert str(caught.value) == ACCESS_DENIED
+    assert (layout.root / "victim.txt").read_text() == "victim\n"
+
+
+def test_a_directory_that_cannot_be_synced_does_not_fail_the_write(layout, monkeypatch):
+    # Some filesystems refuse fsync on a directory; the file itself was synced and renamed, so the write stands.
+    real_fsync = os.fsync
+    synced: list[str] = []
+
+    def fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            synced.append("directory")
+            raise OSError(errno.EINVAL, "Invalid argument")
+        synced.append("file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(sandbox_mod.os, "fsync", fsync)
+    assert layout.sandbox.write_bytes("victim.txt", b"new") == 3
+    assert synced == ["file", "directory"]
+    assert (layout.root / "victim.txt").read_bytes() == b"new"
 
 
 def test_delete_of_a_non_empty_directory_is_refused(layout, monkeypatch):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 
 import pytest
 from claw.mcp import sandbox as sandbox_mod
@@ -10,6 +12,7 @@ from claw.mcp.sandbox import (
     TMP_PREFIX,
     AlreadyExistsError,
     DirectoryNotEmptyError,
+    InvalidPathError,
     NotFoundError,
     NotTextError,
     Sandbox,
@@ -62,12 +65,39 @@ def test_absolute_path_inside_root_is_accepted(layout):
 
 def test_list_directory(layout):
     (layout.root / "docs" / "link").symlink_to(layout.outside)
+    os.mkfifo(layout.root / "docs" / "pipe")
     entries, truncated = layout.sandbox.list_directory("docs")
-    assert not truncated
-    assert [(e.name, e.kind) for e in entries] == [("a.txt", "file"), ("link", "symlink")]
-    root_entries, _ = layout.sandbox.list_directory("")
-    assert {e.name: e.kind for e in root_entries} == {"docs": "directory", "victim.txt": "file"}
-    assert next(e for e in root_entries if e.name == "victim.txt").size == len("victim\n")
+    assert truncated is False
+    assert [(e.name, e.kind, e.size) for e in entries] == [
+        ("a.txt", "file", len("inside a\n")),
+        ("link", "symlink", 0),
+        ("pipe", "other", 0),
+    ]
+    # The root is the default; only regular files have a size.
+    assert layout.sandbox.list_directory() == (
+        [sandbox_mod.Entry("docs", "directory", 0), sandbox_mod.Entry("victim.txt", "file", len("victim\n"))],
+        False,
+    )
+
+
+def test_an_entry_removed_while_listing_is_listed_as_other(layout, monkeypatch):
+    real_scandir = os.scandir
+
+    @contextlib.contextmanager
+    def vanishing(fd: int):
+        with real_scandir(fd) as scan:
+
+            def items():
+                for item in scan:
+                    if item.name == "victim.txt":
+                        os.unlink(item.name, dir_fd=fd)  # gone before the listing looks at it
+                    yield item
+
+            yield items()
+
+    monkeypatch.setattr(sandbox_mod.os, "scandir", vanishing)
+    entries, _ = layout.sandbox.list_directory("")
+    assert entries == [sandbox_mod.Entry("docs", "directory", 0), sandbox_mod.Entry("victim.txt", "other", 0)]
 
 
 def test_list_is_bounded(layout, monkeypatch):
@@ -112,6 +142,20 @@ def test_stat(layout):
     assert (info.path, info.kind, info.size) == ("victim.txt", "file", len("victim\n"))
     assert layout.sandbox.stat("").kind == "directory"
     assert layout.sandbox.stat(".").path == "."
+
+
+def test_stat_reports_the_entry_itself(layout):
+    target = layout.root / "docs" / "a.txt"
+    target.chmod(0o640)
+    os.utime(target, (1_700_000_000.5, 1_700_000_000.5))
+    assert layout.sandbox.stat("docs/a.txt") == sandbox_mod.Info(
+        path="docs/a.txt", kind="file", size=len("inside a\n"), mtime=1_700_000_000.5, mode="0o640"
+    )
+    os.utime(layout.root / "docs", (1_600_000_000, 1_600_000_000))
+    # A directory's size is the filesystem's business, not the model's: it is reported as 0.
+    assert layout.sandbox.stat(f"{layout.root}/docs/") == sandbox_mod.Info(
+        path="docs", kind="directory", size=0, mtime=1_600_000_000.0, mode="0o755"
+    )
 
 
 @pytest.mark.parametrize("delta", [-1, 0])
@@ -168,11 +212,101 @@ def test_binary_file_is_not_text(layout):
         layout.sandbox.read_text("bin.dat")
 
 
-def test_limits_must_be_positive(tmp_path):
-    with pytest.raises(ValueError):
-        Sandbox(tmp_path, 0, 10)
+@pytest.mark.parametrize(("max_read", "max_write"), [(0, 10), (10, 0), (-1, -1)])
+def test_limits_must_be_positive(tmp_path, max_read, max_write):
+    with pytest.raises(ValueError) as caught:
+        Sandbox(tmp_path, max_read, max_write)
+    assert str(caught.value) == "size limits must be positive"
+
+
+def test_limits_of_one_byte_are_enough(tmp_path):
+    sb = Sandbox(tmp_path, 1, 1)
+    assert sb.write_bytes("one", b"1") == 1
+    assert sb.read_bytes("one") == b"1"
 
 
 def test_root_must_exist(tmp_path):
     with pytest.raises(OSError):
         Sandbox(tmp_path / "missing", 10, 10)
+
+
+def test_root_must_be_a_directory(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError) as caught:
+        Sandbox(tmp_path / "file", 10, 10)
+    assert str(caught.value) == f"sandbox root {tmp_path / 'file'} is not a directory"
+
+
+def test_show_quotes_and_cuts_long_paths():
+    assert sandbox_mod.show("a\x00b") == "'a\\x00b'"
+    assert sandbox_mod.show(5) == "5"
+    exact = "a" * 198  # quoted: 200 characters, kept whole
+    assert sandbox_mod.show(exact) == f"'{exact}'"
+    longer = "a" * 199  # quoted: 201 characters, cut to 200 and marked
+    assert sandbox_mod.show(longer) == "'" + "a" * 199 + "...'"
+    assert sandbox_mod.show("b" * 5000) == "'" + "b" * 199 + "...'"
+
+
+def test_the_longest_path_and_name_are_accepted(layout):
+    longest = "./" * 2043 + "victim.txt"
+    assert len(longest.encode()) == sandbox_mod.MAX_PATH_BYTES
+    assert layout.sandbox.read_text(longest) == "victim\n"
+    with pytest.raises(InvalidPathError):
+        layout.sandbox.read_text("./" + longest)
+    name = "n" * sandbox_mod.MAX_NAME_BYTES
+    assert layout.sandbox.write_bytes(name, b"long name") == len(b"long name")
+    assert layout.sandbox.read_bytes(name) == b"long name"
+
+
+def test_resolve_accepts_a_path_that_does_not_exist_yet(layout):
+    assert layout.sandbox.resolve("docs/new.txt") == layout.root / "docs" / "new.txt"
+    assert layout.sandbox.resolve("victim.txt") == layout.root / "victim.txt"
+    assert layout.sandbox.resolve("") == layout.root
+
+
+@pytest.fixture
+def no_umask():
+    """Umask 0, so the permission bits the sandbox asks for are the ones that end up on disk."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def mode_of(path) -> str:
+    return oct(path.stat().st_mode & 0o7777)
+
+
+def test_new_files_and_directories_get_fixed_modes(layout, no_umask):
+    sb = layout.sandbox
+    sb.write_bytes("new.txt", b"n")
+    assert mode_of(layout.root / "new.txt") == "0o644"
+    assert sb.make_directory("made") is True
+    assert mode_of(layout.root / "made") == "0o755"
+    assert sb.make_directory("p/q/r", parents=True) is True
+    assert [mode_of(layout.root / sub) for sub in ("p", "p/q", "p/q/r")] == ["0o755"] * 3
+
+
+@pytest.mark.parametrize("mode", [0o000, 0o600, 0o755])
+def test_an_overwrite_keeps_any_mode_even_none(layout, no_umask, mode):
+    target = layout.root / "victim.txt"
+    target.chmod(mode)
+    layout.sandbox.write_bytes("victim.txt", b"v2")
+    assert mode_of(target) == oct(mode)
+    assert target.read_bytes() == b"v2"
+
+
+def test_temporary_files_have_a_fresh_random_name(layout, monkeypatch):
+    names: list[str] = []
+    real_open = os.open
+
+    def recording(path, flags, *args, **kwargs):
+        if isinstance(path, str) and path.startswith(TMP_PREFIX):
+            names.append(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(sandbox_mod.os, "open", recording)
+    layout.sandbox.write_bytes("a.txt", b"1")
+    layout.sandbox.write_bytes("a.txt", b"2")
+    assert len(names) == 2
+    assert names[0] != names[1]
+    assert all(re.fullmatch(r"\.claw-tmp-[0-9a-f]{16}", name) for name in names)
