@@ -4,7 +4,7 @@ The tarball is installed with ansible-galaxy into a collections path under tmp_p
 from tmp_path with an empty roles path and an ansible.cfg of its own, so nothing of the repository is found but
 the installed copy: the playbooks by their fully qualified names, the roles by the names the playbooks and roles
 use, the fleet filters, the roles' modules and the stdout callback. The update is the local stand-in fleet of
-tests/test_fleet_update_local.py (three one-host clusters over the local connection, a release directory under
+tests/fleet_stand_in.py (three one-host clusters over the local connection, a release directory under
 tmp_path): cluster b refuses the new release, is rolled back, and the run stops before c. The same update driven
 through ansible-runner (the library AWX runs jobs with) gives that outcome per cluster from its events.
 The execution environment's definition is accepted by `ansible-builder create`, which writes its build context.
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests import fleet_stand_in
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -40,55 +42,10 @@ WAVE = """\
     name: claw_apps
     tasks_from: preflight
 
-- name: Install the new release, a stand-in directory
-  ansible.builtin.file:
-    path: "{{ fleet_test_root }}/{{ inventory_hostname }}/app/releases/2.0"
-    state: directory
-    mode: "0755"
+"""  # fmt: skip
+WAVE += fleet_stand_in.SWITCH_APP
 
-- name: Make it the current one
-  ansible.builtin.file:
-    src: "{{ fleet_test_root }}/{{ inventory_hostname }}/app/releases/2.0"
-    dest: "{{ fleet_test_root }}/{{ inventory_hostname }}/app/current"
-    state: link
-    force: true
-"""
-
-CLUSTERS = {"a": "node-a", "b": "node-b", "c": "node-c"}
-
-
-def _inventory(root: Path) -> dict:
-    node_vars = {
-        "appliance_health_gates": ["commands"],
-        "release_components": [
-            {"name": "claw_apps", "root": "{{ fleet_test_root }}/{{ inventory_hostname }}/app", "units": []}
-        ],
-        "release_state_dir": "{{ fleet_test_root }}/{{ inventory_hostname }}/state",
-        "release_bom_engine": "",
-        "release_bom_models": [],
-        "claw_apps_python": sys.executable,
-    }
-    refuse = (
-        'test "$(readlink {{ fleet_test_root }}/node-b/app/current)" = "{{ fleet_test_root }}/node-b/app/releases/1.0"'
-    )
-    return {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "fleet_test_root": str(root),
-                "fleet_update_tasks": str(root / "wave.yml"),
-                "fleet_serial": [1],
-            },
-            "children": {
-                "cluster_a": {"hosts": {"node-a": None}},
-                "cluster_b": {"hosts": {"node-b": None}, "vars": {"appliance_gate_commands": [["sh", "-c", refuse]]}},
-                "cluster_c": {"hosts": {"node-c": None}},
-                "claw": {"hosts": dict.fromkeys(CLUSTERS.values()), "vars": node_vars},
-                "crush": {"hosts": {}},
-            },
-        }
-    }
+CLUSTERS = {host[-1]: host for host in fleet_stand_in.HOSTS}
 
 
 @pytest.fixture(scope="module")
@@ -138,14 +95,7 @@ def _collection(env: dict[str, str]) -> Path:
 
 
 def _fleet(root: Path) -> Path:
-    root.mkdir()
-    (root / "inventory.yml").write_text(yaml.safe_dump(_inventory(root)))
-    (root / "wave.yml").write_text(WAVE)
-    for host in CLUSTERS.values():
-        release = root / host / "app/releases/1.0"
-        release.mkdir(parents=True)
-        (root / host / "app/current").symlink_to(release)
-    return root
+    return fleet_stand_in.refusing_b(root, WAVE, claw_apps_python=sys.executable)
 
 
 def _ansible(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests import fleet_stand_in
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTS = ("node-a", "node-b", "node-c", "node-d")
@@ -119,36 +120,18 @@ WAVE = """\
 
 
 def _inventory(root: Path) -> dict:
-    node = "{{ fleet_test_root }}/{{ inventory_hostname }}"
+    node = fleet_stand_in.NODE
     node_vars = {
-        "appliance_health_gates": ["commands"],
         "release_components": [
             {"name": "app", "root": f"{node}/app", "units": []},
             {"name": "tool", "root": f"{node}/tool", "units": [], "state": [f"{node}/tool-state"]},
         ],
-        "release_state_dir": f"{node}/state",
         "release_unit_dir": f"{node}/units",
         "release_libexec_dir": f"{node}/libexec",
-        "release_bom_engine": "",
-        "release_bom_models": [],
     }
-    return {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "fleet_test_root": str(root),
-                "fleet_update_tasks": str(root / "wave.yml"),
-                "fleet_waves": [["a"], ["b", "c"], ["d"]],
-                "fleet_report": str(root / "report.json"),
-            },
-            "children": {
-                **{f"cluster_{host[-1]}": {"hosts": {host: None}} for host in HOSTS},
-                "claw": {"hosts": dict.fromkeys(HOSTS), "vars": node_vars},
-                "crush": {"hosts": {}},
-            },
-        }
-    }
+    return fleet_stand_in.inventory(
+        root, HOSTS, node_vars, fleet_waves=[["a"], ["b", "c"], ["d"]], fleet_report=str(root / "report.json")
+    )
 
 
 def _env() -> dict[str, str]:
@@ -176,9 +159,7 @@ def _journal(root: Path, host: str) -> dict:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Path:
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(_inventory(tmp_path)))
-    (tmp_path / "wave.yml").write_text(WAVE)
-    (tmp_path / "group_vars").symlink_to(REPO / "playbooks" / "group_vars")
+    fleet_stand_in.write(tmp_path, _inventory(tmp_path), WAVE, group_vars=REPO / "playbooks" / "group_vars")
     for host in HOSTS:
         node = tmp_path / host
         for component, releases in (("app", ["1.0"]), ("tool", ["0.9", "1.0"])):

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests import fleet_stand_in
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,63 +24,6 @@ pytestmark = [
     pytest.mark.ansible,
     pytest.mark.skipif(os.geteuid() != 0, reason="the records are written owned by root"),
 ]
-
-WAVE = """\
-- name: Install the new release, a stand-in directory
-  ansible.builtin.file:
-    path: "{{ fleet_test_root }}/{{ inventory_hostname }}/app/releases/2.0"
-    state: directory
-    mode: "0755"
-
-- name: Make it the current one
-  ansible.builtin.file:
-    src: "{{ fleet_test_root }}/{{ inventory_hostname }}/app/releases/2.0"
-    dest: "{{ fleet_test_root }}/{{ inventory_hostname }}/app/current"
-    state: link
-    force: true
-"""
-
-
-def _inventory(root: Path) -> dict:
-    node_vars = {
-        "appliance_health_gates": ["commands"],
-        "release_components": [
-            {"name": "claw_apps", "root": "{{ fleet_test_root }}/{{ inventory_hostname }}/app", "units": []}
-        ],
-        "release_state_dir": "{{ fleet_test_root }}/{{ inventory_hostname }}/state",
-        "release_bom_engine": "",
-        "release_bom_models": [],
-    }
-    return {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "fleet_test_root": str(root),
-                "fleet_update_tasks": str(root / "wave.yml"),
-                "fleet_serial": [1],
-            },
-            "children": {
-                "cluster_a": {"hosts": {"node-a": None}},
-                "cluster_b": {
-                    "hosts": {"node-b": None},
-                    "vars": {
-                        "appliance_gate_commands": [
-                            [
-                                "sh",
-                                "-c",
-                                'test "$(readlink {{ fleet_test_root }}/node-b/app/current)"'
-                                ' = "{{ fleet_test_root }}/node-b/app/releases/1.0"',
-                            ]
-                        ]
-                    },
-                },
-                "cluster_c": {"hosts": {"node-c": None}},
-                "claw": {"hosts": {"node-a": None, "node-b": None, "node-c": None}, "vars": node_vars},
-                "crush": {"hosts": {}},
-            },
-        }
-    }
 
 
 def _play(root: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -100,15 +44,8 @@ def _state(root: Path, host: str) -> tuple[str, dict, dict]:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Path:
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(_inventory(tmp_path)))
-    (tmp_path / "wave.yml").write_text(WAVE)
     # The appliance-wide defaults the roles derive from, as inventory group_vars.
-    (tmp_path / "group_vars").symlink_to(REPO / "playbooks" / "group_vars")
-    for host in ("node-a", "node-b", "node-c"):
-        release = tmp_path / host / "app/releases/1.0"
-        release.mkdir(parents=True)
-        (tmp_path / host / "app/current").symlink_to(release)
-    return tmp_path
+    return fleet_stand_in.refusing_b(tmp_path, fleet_stand_in.SWITCH_APP, group_vars=REPO / "playbooks" / "group_vars")
 
 
 def test_a_failed_wave_is_rolled_back_and_stops_the_line(fleet: Path):
@@ -120,7 +57,7 @@ def test_a_failed_wave_is_rolled_back_and_stops_the_line(fleet: Path):
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr
-    before = {host: _state(fleet, host) for host in ("node-a", "node-b", "node-c")}
+    before = {host: _state(fleet, host) for host in fleet_stand_in.HOSTS}
     assert before["node-a"][1]["components"]["claw_apps"]["release"] == "1.0"
 
     run = _play(fleet, "update.yml")

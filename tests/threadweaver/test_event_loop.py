@@ -8,14 +8,11 @@ a process of its own: the clients' threads here do not share its interpreter (no
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,9 +20,9 @@ import yaml
 from claw.threadweaver import auth
 from claw.threadweaver.store import ThreadStore
 
+from tests.threadweaver import server_process
 from tests.threadweaver.console_login import PASSWORD
 
-APPS = Path(__file__).resolve().parents[2] / "apps"
 KEY = "ef" * 32
 MESSAGES = 100_000
 HEALTHZ_LIMIT_S = 0.050
@@ -61,20 +58,9 @@ def url(tmp_path) -> Iterator[str]:
     config = tmp_path / "config.yml"
     settings = {"port": port, "password_file": str(tmp_path / "password-hash"), "store": {"path": str(store_path)}}
     config.write_text(yaml.safe_dump({**settings, "providers": {}}))
-    env = {**os.environ, "PYTHONPATH": str(APPS), "THREADWEAVER_STORE_KEY": KEY}
-    command = [sys.executable, "-m", "claw.threadweaver", "--config", str(config)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
+    server = server_process.start(config, base, KEY, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else "the server exited"
-            assert time.monotonic() < deadline, "ThreadWeaver did not start"
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
         yield base
     finally:
         server.terminate()

@@ -8,10 +8,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,9 +31,9 @@ from starlette.routing import Route
 
 from tests.doubles.http import closed_port_url, running
 from tests.doubles.providers import FakeOpenAI, Reply, sse
+from tests.threadweaver import server_process
 from tests.threadweaver.console_login import PASSWORD, sessions
 
-APPS = Path(__file__).resolve().parents[2] / "apps"
 KEY = "cd" * 32
 SECRET = "PLUGH"
 HIDDEN = "[hidden]"
@@ -278,19 +276,10 @@ def served(tmp_path: Path, provider_url: str, hooks: dict[str, str], **extra: An
         **extra,
     }
     (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PYTHONPATH": str(APPS), "THREADWEAVER_STORE_KEY": KEY}
-    command = [sys.executable, "-m", "claw.threadweaver", "--config", str(tmp_path / "config.yml")]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = server_process.start(
+        tmp_path / "config.yml", url, KEY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert server.poll() is None, server.stdout.read() if server.stdout else "the server exited"
-            assert time.monotonic() < deadline, "ThreadWeaver did not start"
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
         yield url, server
     finally:
         if server.poll() is None:
