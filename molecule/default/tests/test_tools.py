@@ -72,7 +72,7 @@ def test_anonymous_local_callers_are_refused_on_every_server(claw):
             "runuser -u nobody -- curl -s -o /dev/null -w '%%{http_code}' -X POST -H 'Content-Type: application/json' "
             "-H 'Accept: application/json, text/event-stream' --data %s http://127.0.0.1:%s/mcp",
             initialize,
-            port,
+            str(port),
         )
         assert status == "401", (server, status)
     assert claw.run("runuser -u nobody -- cat %s", KEY_FILE).rc != 0
