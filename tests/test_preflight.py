@@ -74,6 +74,16 @@ CASES = [
     ("exporters", {"exporters_crush_llamacpp_config": "etc/llamacpp/config.json"}, "an absolute path"),
     ("leds", {"leds_socket": "/tmp/leds.sock"}, "leds_socket must be a file in /run/claw-leds"),
     ("leds", {"leds_backend": "neopixel"}, "leds_backend"),
+    # The claw exporter's and the LED watcher's own checkers (`--check`) on the controller, before any change.
+    ("exporters", {"claw_apps_venv": "/opt/claw/current/venv", "exporters_claw_enabled": True,
+                   "exporters_currency": "EURO"},
+     "The claw exporter configuration is refused by its own checker"),
+    ("exporters", {"claw_apps_venv": "/opt/claw/current/venv", "exporters_claw_enabled": True,
+                   "exporters_claw_units": ["-bad unit"]}, "units.0\n  String should match pattern"),
+    ("leds", {"claw_apps_venv": "/opt/claw/current/venv", "leds_watcher_crush_url": "crush:8080/health"},
+     "crush_url: expected an http:// or https:// URL, got 'crush:8080/health'"),
+    ("leds", {"claw_apps_venv": "/opt/claw/current/venv", "leds_watcher_interval": 0},
+     "interval: Input should be greater than or equal to 0.5"),
     # The MCP servers' own checker (`claw mcp check`) on the controller, before anything changes.
     ("mcp_servers", {**MCP, "mcp_servers_restartable_units": ["ssh.service"]},
      "restartable_units must also be in allowed_units: ssh.service"),
@@ -155,6 +165,33 @@ def test_good_variables_pass_the_preflight(run_playbook):
         "Check the hostname, time zone and locale",
     ):
         assert re.search(rf"TASK \[base : {re.escape(task)}\][^\n]*\nok: \[localhost\]", output), output
+
+
+@pytest.mark.ansible
+@pytest.mark.parametrize(
+    ("role", "variables", "task"),
+    [
+        ("exporters", {"exporters_claw_enabled": True}, "Check the rendered settings with the claw exporter's own"),
+        ("leds", {}, "Check the rendered settings with the watcher's own validation"),
+    ],
+)
+def test_default_settings_pass_the_services_own_checkers(run_playbook, role, variables, task):
+    """The files the roles render from their defaults are accepted by the services' checkers."""
+    play = """
+- name: Preflight only
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Run only the role's preflight
+      ansible.builtin.include_role:
+        name: {role}
+        tasks_from: preflight
+"""
+    result = run_playbook(play.format(role=role), {"claw_apps_venv": "/opt/claw/current/venv", **variables})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Run the service's checker on the controller" in output, output
+    assert task in output, output
 
 
 @pytest.mark.ansible

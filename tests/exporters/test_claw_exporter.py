@@ -550,3 +550,16 @@ def test_process_serves_metrics_and_exits_cleanly_on_sigterm(pi5_root, tmp_path,
     assert 'claw_temperature_celsius{zone="cpu-thermal"} 52.35' in text
     assert 'claw_source_available{source="openclaw"} 0.0' in text
     assert 'claw_electricity_cost_per_month{currency="USD"}' in text
+
+
+def test_check_validates_the_file_and_serves_nothing(tmp_path, capsys):
+    config = tmp_path / "exporter.yml"
+    config.write_text("listen: 0.0.0.0:9812\nunits: [openclaw.service]\n")
+    assert main(["--check", "--config", str(config)]) == 0
+    assert "the settings are valid" in capsys.readouterr().out
+    config.write_text("listen: 0.0.0.0:9812\ncurrency: EURO\n")
+    assert main(["--check", "--config", str(config)]) == 2
+    assert "currency\n  String should match pattern" in capsys.readouterr().err
+    config.write_text("units: [openclaw.service]\n")
+    assert main(["--check", "--config", str(config)]) == 2
+    assert "listen: required" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import re
 from pathlib import Path
 
 import claw.leds.watcher as watcher_module
@@ -22,6 +23,7 @@ from claw.leds.watcher import (
     metric_value,
     parse_throttled,
     poll_once,
+    run,
     settings_from_args,
     watch,
 )
@@ -274,3 +276,28 @@ def test_auto_throttled_file_is_the_firmware_node_where_there_is_one(monkeypatch
     monkeypatch.setattr(watcher_module, "SYS_DIR", tmp_path)  # not a Pi: nothing to watch
     assert WatcherSettings(throttled_file="auto").throttled_file is None
     assert WatcherSettings(throttled_file="/run/flags").throttled_file == Path("/run/flags")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("crush_url: crush:8080/health\n", "crush_url: expected an http:// or https:// URL, got 'crush:8080/health'"),
+        ("prometheus_url: 127.0.0.1:9090\n", "prometheus_url: expected an http:// or https:// URL"),
+        ("units: ['-bad unit']\n", "units.0: String should match pattern"),
+    ],
+)
+def test_settings_refuse_bad_urls_and_unit_names(tmp_path, yaml_text, expected):
+    config = tmp_path / "watch.yml"
+    config.write_text(yaml_text)
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        settings_from_args(parse(["--config", str(config)]))
+
+
+def test_check_validates_the_file_and_watches_nothing(tmp_path, capsys):
+    config = tmp_path / "watch.yml"
+    config.write_text("units: [openclaw.service]\ncrush_url: http://crush:8080/health\n")
+    assert run(parse(["--check", "--config", str(config)])) == 0
+    assert "the settings are valid" in capsys.readouterr().out
+    config.write_text("interval: 0\n")
+    assert run(parse(["--check", "--config", str(config)])) == 2
+    assert "interval: Input should be greater than or equal to 0.5" in capsys.readouterr().err

@@ -18,6 +18,8 @@ Run: ``python -m claw.exporters.claw --config /etc/claw/claw-exporter.yml`` (the
 Prometheus scrapes ``http://claw:PORT/metrics``. Every setting of :class:`ClawExporterSettings` may be given in the
 YAML file; the flags override the file. ``listen`` has no default: the file or ``--listen`` must name it. The other
 sources are left out unless configured (no gateway URL: no openclaw source; no units: no units source).
+``--check`` validates the settings and exits (0, or 2 with the reason) without serving: the exporters role runs it
+on the controller against the rendered file before it changes the node.
 """
 
 from __future__ import annotations
@@ -454,12 +456,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", dest="timeout_seconds", type=float, help="seconds per request (default 0.5)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--check", action="store_true", help="validate the settings (exit 0, or 2 with the reason) and start nothing"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     config = args.pop("config")
+    check = args.pop("check")
     try:
         settings = load_settings(config, args)
     except (OSError, ValueError, yaml.YAMLError) as err:  # a pydantic ValidationError is a ValueError
@@ -468,6 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.listen is None:
         print("claw-exporter: listen: required; give --listen HOST:PORT or set listen in --config", file=sys.stderr)
         return 2
+    if check:
+        print(f"claw-exporter: {config or 'the flags'}: the settings are valid")
+        return 0
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     collector = ClawCollector(settings)
     registry = CollectorRegistry()

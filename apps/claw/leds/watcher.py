@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -42,6 +42,8 @@ THROTTLE_NOW = {condition.bit: condition.text for condition in THROTTLE_CONDITIO
 MAX_NAMES_SHOWN = 4
 
 Runner = Callable[[Sequence[str], float], Awaitable[tuple[int, str]]]
+# A systemd unit name as systemctl takes it (no spaces, no leading '-').
+UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*$", max_length=256)]
 
 
 class WatcherSettings(BaseModel):
@@ -53,7 +55,7 @@ class WatcherSettings(BaseModel):
     interval: float = Field(5.0, ge=0.5, le=3600, description="seconds between polls")
     ttl: float | None = Field(None, gt=0, description="signal lifetime; default three intervals")
     timeout: float = Field(3.0, gt=0, le=60, description="per probe, seconds")
-    units: list[str] = Field(default_factory=list, description="systemd units that must be active")
+    units: list[UnitName] = Field(default_factory=list, description="systemd units that must be active")
     crush_url: str | None = Field(None, description="GET must answer 2xx/3xx, e.g. http://crush:8080/health")
     throttled_file: Path | None = Field(
         None, description="hex flags like the firmware's get_throttled; 'auto' = the Pi firmware's file if any"
@@ -63,6 +65,13 @@ class WatcherSettings(BaseModel):
     prometheus_url: str | None = Field(None, description="base URL; firing alerts from /api/v1/alerts")
     inference_url: str | None = Field(None, description="Prometheus text metrics of the inference engine")
     inference_metric: str = Field("llamacpp:requests_processing", description="> 0 means generating")
+
+    @field_validator("crush_url", "prometheus_url", "inference_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
 
     @field_validator("throttled_file", mode="before")
     @classmethod
@@ -274,6 +283,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inference-url", help="inference engine metrics URL, e.g. http://crush:8080/metrics")
     parser.add_argument("--inference-metric", help="metric that is > 0 while generating")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--check", action="store_true", help="validate the settings (exit 0, or 2 with the reason) and watch nothing"
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> WatcherSettings:
@@ -302,6 +314,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"claw leds watch: {err}", file=sys.stderr)
         return 2
+    if args.check:
+        print(f"claw leds watch: {args.config or 'the flags'}: the settings are valid")
+        return 0
     asyncio.run(_watch_until_signalled(settings))
     return 0
 
