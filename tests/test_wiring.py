@@ -166,3 +166,11 @@ def test_no_role_keeps_a_copy_of_a_port_or_unit_of_the_map():
             if found:
                 offenders.append(f"{path.relative_to(REPO)}:{number}: {', '.join(found)}")
     assert offenders == []
+
+
+def test_a_pulled_run_checks_configs_with_the_claw_apps_python():
+    """In pull mode the node is its own controller and Ansible's venv has no claw package: the pulled run is told
+    to run the services' own checkers (appliance_controller_python) with the claw apps' venv."""
+    node = Node(["pull"], pull_repo_url="https://git.example/c.git", pull_ref="v1")
+    script = node.template("pull", "claw-pull.sh.j2")
+    assert "--extra-vars appliance_controller_python=/opt/claw/current/venv/bin/python" in script
