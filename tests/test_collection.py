@@ -55,3 +55,26 @@ def test_a_subset_collects(paths):
 
 def test_every_folder_and_file_collects_in_reverse_order():
     assert len(collect(EVERYTHING[::-1])) > 900
+
+
+SCENARIOS = sorted(path.parents[1].name for path in (REPO / "molecule").glob("*/tests/conftest.py"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_molecule_suite_collects_from_its_scenario(scenario):
+    """Molecule's testinfra verifier runs pytest in the scenario's folder: its suite imports the shared node
+    helpers and doubles by their full names (``tests.nodes``, ``tests.doubles.node``), with no ``sys.path`` edits
+    and no folder-local copies (a scenario's ``tests`` folder used to clash with the repository's)."""
+    suite = REPO / "molecule" / scenario / "tests"
+    assert not any("sys.path" in path.read_text() for path in suite.glob("*.py")), f"{suite} edits sys.path"
+    assert collect([str(suite)])
+
+
+def test_no_test_double_lives_in_a_scenario():
+    """Test doubles live in one place, tests/doubles/; scenarios keep only the hardware files the code reads."""
+    stray = [
+        path.relative_to(REPO)
+        for path in (REPO / "molecule").glob("*/files/*")
+        if path.is_file() and path.read_bytes().startswith(b"#!/") and b"http.server" in path.read_bytes()
+    ]
+    assert not stray, f"servers outside tests/doubles: {stray}"

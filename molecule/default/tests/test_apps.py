@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from nodes import run_playbook
+
+from tests.nodes import run_playbook
 
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
 MODELS_DIR = "/var/lib/llamacpp/models"

@@ -6,7 +6,8 @@ import re
 
 import pytest
 import testinfra
-from nodes import SYSTEMD, busctl
+
+from tests.nodes import SYSTEMD, busctl
 
 NODES = ("molecule-claw", "molecule-crush")
 

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from nodes import run_playbook
+
+from tests.nodes import run_playbook
 
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
 STATUSES = {"PASS", "FAIL", "ERR", "TIMEOUT", "SKIP", "LOAD_FAIL"}

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from nodes import run_playbook
+
+from tests.doubles.node import script
+from tests.nodes import run_playbook
 
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
-DOUBLE = Path(__file__).resolve().parents[1] / "files" / "scripted_model.py"
+DOUBLE = script("scripted_model")
 SERVERS = ["crush", "files", "leds", "system", "time"]
 # The demo model's reply settings, as the appliance defines them (playbooks/group_vars/all.yml).
 REPLY = yaml.safe_load((PLAYBOOKS / "group_vars" / "all.yml").read_text())["crush_models"][0]["reply"]

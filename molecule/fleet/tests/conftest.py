@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import testinfra
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-
-from nodes import Run, run_playbook
+from tests.nodes import Run, run_playbook
 
 PLAYBOOKS = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3])) / "playbooks"
 CLUSTERS = ("a", "b", "c")

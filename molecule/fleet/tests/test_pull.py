@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from nodes import Run, run_playbook
+
+from tests.nodes import Run, run_playbook
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 SETUP = PROJECT / "molecule" / "fleet" / "pull.yml"

@@ -1,13 +1,8 @@
-"""Make the shared testinfra helpers (molecule/shared/nodes.py) importable."""
-
-import sys
-from pathlib import Path
+"""The shared testinfra helpers (tests/nodes.py), registered for this directory."""
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-
-from nodes import node, scenario_playbook  # noqa: F401  (node: a fixture, registered for this directory)
+from tests.nodes import node, scenario_playbook  # noqa: F401  (node: a fixture, registered for this directory)
 
 
 @pytest.fixture

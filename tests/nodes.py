@@ -1,4 +1,5 @@
-"""Shared by the scenarios' testinfra suites (each scenario's conftest imports the fixtures).
+"""Shared by the Molecule scenarios' testinfra suites (each scenario's conftest imports the fixtures from
+``tests.nodes``: pytest puts the repository root on ``sys.path`` through pyproject's ``pythonpath``).
 
 Molecule hands testinfra one Ansible-backed `host` per node; running every command through
 Ansible costs a second or more, so `node` talks to the same container directly, through nsenter:
@@ -7,6 +8,7 @@ Ansible costs a second or more, so `node` talks to the same container directly, 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,15 +18,26 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import testinfra
 import testinfra.backend
 from testinfra.backend.base import BaseBackend, CommandResult
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "plugins" / "connection"))
 
-from podman_nsenter import Container  # (the scenarios' Ansible connection: one way into a container)
+def _connection_plugin() -> ModuleType:
+    """The scenarios' Ansible connection plugin (molecule/shared/plugins/connection/podman_nsenter.py), loaded by
+    file: an Ansible plugin folder is not a package, and one way into a container serves Ansible and testinfra."""
+    path = Path(__file__).resolve().parents[1] / "molecule" / "shared" / "plugins" / "connection" / "podman_nsenter.py"
+    spec = importlib.util.spec_from_file_location("podman_nsenter", path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+Container = _connection_plugin().Container
 
 
 class NsenterBackend(BaseBackend):

@@ -1,14 +1,14 @@
 #!/usr/bin/python3
-"""Test double of Ollama's server binary (bin/ollama of a release archive).
+"""Test double of Ollama's server binary (bin/ollama of a release archive; installed under that name).
 
 `ollama serve` answers GET / and GET /api/version on OLLAMA_HOST as the real server does (and GET
 /double/environ with its OLLAMA_* and JETSON_* environment, for the tests), and creates
 OLLAMA_MODELS/blobs as the real server does at start. The model API keeps the real shapes: /api/tags,
 /api/ps, POST /api/pull (stream false), DELETE /api/delete and POST /api/generate (a load with
 keep_alive); pulled models are recorded in OLLAMA_MODELS/double-models.json and every pull is
-logged to OLLAMA_MODELS/double-pulls.log, so tests can see that a present model is not pulled again; `ollama --version` prints the version. The
-version comes from lib/ollama/fixture-version beside it, so the double only works when the whole
-release tree was unpacked.
+logged to OLLAMA_MODELS/double-pulls.log, so tests can see that a present model is not pulled again;
+`ollama --version` prints the version. The version comes from lib/ollama/fixture-version beside it,
+so the double only works when the whole release tree was unpacked.
 """
 
 import json
