@@ -11,7 +11,7 @@ import claw
 
 # Subcommand -> the module whose add_parser() registers it. Only the chosen one is imported: a hook calling
 # `claw leds signal` or a desktop client starting `claw mcp files --stdio` should not pay for the others.
-COMMANDS = {"mcp": "claw.mcp.cli", "leds": "claw.leds.cli", "status": "claw.status.cli"}
+COMMANDS = {"mcp": "claw.mcp.cli", "leds": "claw.leds.cli", "status": "claw.status.cli", "swarm": "claw.swarm.cli"}
 
 
 class _VersionAction(argparse.Action):
