@@ -54,8 +54,8 @@ bench-mcp: venv ## Benchmark: MCP tool latency (in-process, loopback HTTP), cold
 bench-exporters: venv ## Benchmark: exporter scrape latency and memory
 	python benchmarks/perf/exporters.py
 
-bench-threadweaver: venv ## Benchmark: ThreadWeaver's added latency, streaming, search at 100k messages, memory
-	python benchmarks/perf/threadweaver.py
+bench-threadweaver: venv ## Benchmark: ThreadWeaver's added latency (console, gateway) vs LiteLLM, streaming, search, memory
+	python benchmarks/perf/threadweaver.py --peer litellm
 
 bundle: venv ## The air-gapped bundle (playbooks/bundle.yml; BUNDLE_DIR=... to choose where), see docs/air-gapped.md
 	ansible-playbook playbooks/bundle.yml $(if $(BUNDLE_DIR),-e bundle_dir=$(BUNDLE_DIR))
@@ -115,7 +115,8 @@ molecule-%: venv
 bench-provision: host ## Benchmark: first converge and no-op re-converge of both demo nodes
 	python benchmarks/perf/provision.py
 
-bench-fleet: host ## Benchmark: one update wave of 1, 2, 4 and 8 clusters (BENCH_FLEET_ARGS="--clusters 1,2")
+# --scale needs no container runtime (stand-in clusters over local connections): venv only.
+bench-fleet: $(if $(findstring --scale,$(BENCH_FLEET_ARGS)),venv,host) ## Benchmark: one update wave of 1, 2, 4 and 8 clusters (BENCH_FLEET_ARGS="--clusters 1,2"; "--scale 50,200,1000": the controller's cost per cluster)
 	python benchmarks/perf/fleet.py $(BENCH_FLEET_ARGS)
 
 constraints: ## Re-pin requirements/constraints.txt from a fresh resolve

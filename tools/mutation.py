@@ -41,6 +41,7 @@ GUARDED: dict[str, list[str]] = {
     "apps/claw/threadweaver/governance.py": [
         "tests/threadweaver/test_spend_concurrency.py",
         "tests/threadweaver/test_governance.py",
+        "tests/threadweaver/test_reservations.py",
     ],
     "apps/claw/mcp/sandbox.py": [
         "tests/mcp/test_mcp_sandbox_ops.py",

@@ -1,31 +1,55 @@
 #!/usr/bin/env python3
-"""ThreadWeaver's cost: added latency over calling the engine directly, streaming, search, resident memory.
+"""ThreadWeaver's cost: added latency over calling the engine directly, on the console's path and the gateway's,
+against LiteLLM's proxy on the same run; streaming, CPU per streamed chunk, search, resident memory.
 
 One run starts a small OpenAI-compatible engine (the llama.cpp server's wire: ``POST /v1/chat/completions``, JSON
 or SSE, fixed replies, so its latency is stable) and ThreadWeaver as it runs on claw: ``python -m claw.threadweaver
 --config ...`` (uvicorn, a temporary encrypted store, key file and scrypt password) with the engine as its crush
-provider (``engine: llamacpp``). One httpx client over loopback then asks both, the engine directly and
-ThreadWeaver (``POST /threads/{id}/messages`` and ``.../messages/stream``), alternating request by request, after a
-warm-up; the difference is ThreadWeaver's. Conversations run 10 turns each, so ThreadWeaver also reads and sends
-some history, as it does in use.
+provider (``engine: llamacpp``). Everything that guards a request is on: prices, a provider spend cap, token caps
+(total, per thread, per client), a cap on every thread and on the gateway client (so every request reserves its
+worst case and settles it), the hooks pipeline (no hook files), the Origin check and the body limit.
 
-* added latency: p50/p99 of a small non-streamed reply, ThreadWeaver minus direct;
-* time to first token (first content chunk) of a streamed reply, ThreadWeaver minus direct;
-* streaming throughput: content chunks/s through ThreadWeaver / direct, with the engine pacing --stream-chunks
-  chunks at --stream-rate per second (a fast engine), and unpaced (as fast as it goes; information only);
+Paths, each measured against the engine called directly:
+
+* ``console``: ``POST /threads/{id}/messages`` and ``.../messages/stream`` with the session token; conversations
+  run 10 turns each, so ThreadWeaver also reads, trims and sends some history, as it does in use;
+* ``gateway``: ``POST /v1/chat/completions`` (OpenAI's API, JSON and SSE) as a configured gateway client (its own
+  bearer key, a USD cap), the same body as the direct request with the model named ``fake/bench``;
+* ``litellm`` (the peer, see --peer): LiteLLM's proxy (``litellm[proxy]``, pinned and hash-checked in a venv of its
+  own, :mod:`litellm_peer`), no database, a throw-away master key, the same engine as an OpenAI-compatible
+  provider, the same body.
+
+One httpx client over loopback drives every path in one interleaved loop: each round takes the paths in a
+rotating order, and every request through a path is paired with a direct request right beside it (which goes
+first alternates). Added latency and time-to-first-token (first content chunk) overhead are the p50 and p99 of
+those paired differences, so a slow moment of the machine falls on both halves of a pair.
+
+* added latency: a small non-streamed reply; TTFT: a 16-chunk stream; both after warm-up rounds;
+* streaming: content chunks/s through each path / direct, the engine pacing --stream-chunks chunks at
+  --stream-rate per second (a fast engine), and unpaced (as fast as it goes; information only); and the serving
+  process's CPU time (/proc, all threads) over the paced streams divided by their chunks: CPU per streamed chunk;
 * search: --messages messages (realistic, varied text) put in the store in bulk (``ThreadStore.add_chain``, one
   transaction per conversation), then p50/p99 of ``GET /search`` and of ``ThreadStore.search`` in this process;
-* memory: VmRSS of the ThreadWeaver process idle (started, one login), after the requests, after the search.
+* memory: VmRSS of the ThreadWeaver process idle (started, one login), after the requests, after the search; of
+  LiteLLM's proxy (with any children) idle and after the requests.
+
+--peer: ``auto`` (the default) runs LiteLLM when its venv is made already and never installs anything (so the
+tests, which run --quick --peer none, never download); ``litellm`` makes the venv first when missing (``make
+bench-threadweaver`` passes it: about 30 s and 750 MB once); ``none`` leaves it out. When LiteLLM cannot be
+installed or started, the run says why and measures ThreadWeaver alone; the comparisons are then not judged.
 
 With --engine URL (e.g. a llama.cpp server, ``http://127.0.0.1:8080/v1``) the latency and streaming measurements
-are repeated against that engine too (fewer requests; a real model's own variance is much larger than 1 ms).
+are repeated against that engine too (console and gateway; fewer requests; a real model varies far more than 1 ms).
 
-Targets (informational, PASS/MISS): added latency p50 <= 1 ms and p99 <= 5 ms, time to first token overhead
-<= 2 ms, paced streaming >= 0.98x direct, search p50 <= 20 ms at 100,000 messages, idle RSS <= 100 MiB. The exit
-status is non-zero only when a measurement could not run. The default run takes 1 to 2 minutes on 2 cores;
-timings on a loaded machine are noisy (the load average is printed with them).
+Targets (issue #17, PASS/MISS, informational): added latency p50 <= 1 ms and p99 <= 3 ms on both paths; TTFT
+overhead p50 <= 1.5 ms on both paths; both paths' added p50 and TTFT overhead p50 <= 0.25x LiteLLM's on the same
+run (not judged without LiteLLM); ThreadWeaver's CPU per streamed chunk <= 30 us on both paths; paced streaming
+>= 0.98x direct; search p50 <= 20 ms at 100,000 messages; idle RSS <= 80 MiB. The exit status is non-zero only
+when a measurement could not run. The default run takes a few minutes on 2 cores (LiteLLM's start alone about
+25 s); timings on a loaded machine are noisy (the load average is printed with them), the CPU times less so.
 
-Run: .venv/bin/python benchmarks/perf/threadweaver.py [--requests 300] [--messages 100000] [--quick] [--json PATH]
+Run: .venv/bin/python benchmarks/perf/threadweaver.py [--peer auto|litellm|none] [--requests 300]
+[--messages 100000] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -50,28 +74,45 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import litellm_peer
 import yaml
-from claw.threadweaver import auth
-from claw.threadweaver.store import ThreadStore
-from perfutil import BenchError, bench_engine, cpu_seconds, free_port, rss, stop, summary_ms, wait_until
+from perfutil import BenchError, bench_engine, cpu_seconds, free_port, percentile, rss, stop, summary_ms, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+APPS = REPO / "apps"  # this checkout's claw, here and in ThreadWeaver's process, whatever the venv's install points at
+sys.path.insert(0, str(APPS))
+
+from claw.threadweaver import auth  # noqa: E402
+from claw.threadweaver.store import ThreadStore  # noqa: E402
+
 # A fresh password per run: the benchmark's throw-away console is a real server on loopback.
 PASSWORD = secrets.token_urlsafe(18)
 KEY_ENV = "THREADWEAVER_BENCH_STORE_KEY"  # named in the config and removed from ThreadWeaver's environment
+GATEWAY_CLIENT = "bench"
 WARMUP = 20
 TURNS_PER_THREAD = 10
 MESSAGES_PER_THREAD = 50
 SHORT_REPLY_CHUNKS = 16
+# Caps far above what a run spends: every request is checked, reserved and settled, none is refused.
+ROOMY_USD = 1_000_000.0
+ROOMY_TOKENS = 10**12
+PATHS = ("console", "gateway")  # ThreadWeaver's; "litellm" joins them when the peer runs
 
-# (metric, comparison, limit): the targets printed with PASS/MISS
+# (metric, comparison, limit): the targets printed with PASS/MISS (issue #17's goals)
 TARGETS: list[tuple[str, str, float]] = [
-    ("added_p50_ms", "<=", 1.0),
-    ("added_p99_ms", "<=", 5.0),
-    ("ttft_overhead_p50_ms", "<=", 2.0),
+    ("console_added_p50_ms", "<=", 1.0),
+    ("gateway_added_p50_ms", "<=", 1.0),
+    ("console_added_p99_ms", "<=", 3.0),
+    ("gateway_added_p99_ms", "<=", 3.0),
+    ("console_ttft_added_p50_ms", "<=", 1.5),
+    ("gateway_ttft_added_p50_ms", "<=", 1.5),
+    ("added_vs_litellm", "<=", 0.25),
+    ("ttft_vs_litellm", "<=", 0.25),
+    ("console_cpu_us_per_chunk", "<=", 30.0),
+    ("gateway_cpu_us_per_chunk", "<=", 30.0),
     ("stream_ratio", ">=", 0.98),
     ("search_p50_ms", "<=", 20.0),
-    ("idle_rss_mib", "<=", 100.0),
+    ("idle_rss_mib", "<=", 80.0),
 ]
 
 
@@ -91,7 +132,7 @@ QUICK = Sizes(requests=20, stream_chunks=200, stream_runs=1, messages=2_000, que
 
 @dataclass(frozen=True)
 class Backend:
-    """An engine as both paths see it: its base URL (ending in /v1) and ThreadWeaver provider name."""
+    """An engine as every path sees it: its base URL (ending in /v1) and ThreadWeaver provider name."""
 
     label: str
     provider: str
@@ -100,11 +141,12 @@ class Backend:
     paced_model: str | None  # for the paced stream; None: no paced stream (a real engine paces itself)
     requests: int
     stream_chunks: int
-    warmup: int = WARMUP  # untimed request pairs first
+    warmup: int = WARMUP  # untimed rounds first
     turns: int = TURNS_PER_THREAD  # turns per conversation (1: every request is a first turn, as sent directly)
     reply_tokens: int = 64  # max_tokens of the non-streamed replies
     fixed_reply: bool = True  # the engine always answers the same text (checked)
-    extra_body: dict[str, Any] = field(default_factory=dict)  # in both paths' engine requests
+    extra_body: dict[str, Any] = field(default_factory=dict)  # in every path's engine requests
+    capped: bool = True  # prices, spend and token caps configured for this provider
 
     def body(self, model: str, max_tokens: int, *, stream: bool = False) -> dict[str, Any]:
         """The request the engine gets directly: what ThreadWeaver sends on a conversation's first turn."""
@@ -210,6 +252,7 @@ class Served:
     pid: int
     store_path: Path
     key: str
+    gateway_key: str
 
 
 @contextlib.contextmanager
@@ -219,26 +262,39 @@ def fake_engine(rate: float) -> Iterator[str]:
         yield f"{url}/v1"
 
 
-def write_config(tmp: Path, port: int, backends: list[Backend]) -> tuple[Path, str]:
-    """ThreadWeaver's config, store key file (0600) and password file in ``tmp``; returns (config, key)."""
-    key = secrets.token_hex(32)
-    key_file = tmp / "store.key"
-    with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
-        handle.write(key + "\n")
+def secret_file(path: Path, value: str) -> None:
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(value + "\n")
+
+
+def write_config(tmp: Path, port: int, backends: list[Backend]) -> tuple[Path, str, str]:
+    """ThreadWeaver's config, store key file (0600), gateway client key and password file in ``tmp``; returns
+    (config, store key, gateway key)."""
+    key, gateway_key = secrets.token_hex(32), secrets.token_urlsafe(32)
+    secret_file(tmp / "store.key", key)
+    secret_file(tmp / "gateway.key", gateway_key)
     (tmp / "password").write_text(auth.hash_password(PASSWORD) + "\n")
+    capped = [b.provider for b in backends if b.capped]
     config = {
         "host": "127.0.0.1",
         "port": port,
         "password_file": str(tmp / "password"),
-        "store": {"path": str(tmp / "threads.db"), "key_file": str(key_file), "key_env": KEY_ENV},
+        "store": {"path": str(tmp / "threads.db"), "key_file": str(tmp / "store.key"), "key_env": KEY_ENV},
         "providers": {
             b.provider: {"kind": "crush", "engine": "llamacpp", "base_url": b.base_url, "extra_body": b.extra_body}
             for b in backends
         },
+        # A price, so the spend is counted and capped in USD; caps far out of reach, so none refuses.
+        "prices": {name: {"*": [0.1, 0.4]} for name in capped},
+        "caps": {name: ROOMY_USD for name in capped},
+        "token_caps": {
+            name: {"total": ROOMY_TOKENS, "per_thread": ROOMY_TOKENS, "per_client": ROOMY_TOKENS} for name in capped
+        },
+        "gateway": {"clients": {GATEWAY_CLIENT: {"key_file": str(tmp / "gateway.key"), "cap_usd": ROOMY_USD}}},
     }
     path = tmp / "config.yml"
     path.write_text(yaml.safe_dump(config))
-    return path, key
+    return path, key, gateway_key
 
 
 def answers(url: str) -> bool:
@@ -251,8 +307,9 @@ def answers(url: str) -> bool:
 @contextlib.contextmanager
 def threadweaver(tmp: Path, backends: list[Backend]) -> Iterator[Served]:
     port = free_port()
-    config, key = write_config(tmp, port, backends)
+    config, key, gateway_key = write_config(tmp, port, backends)
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))
     log = tmp / "threadweaver.log"
     with log.open("w") as stream:
         process = subprocess.Popen(
@@ -262,12 +319,55 @@ def threadweaver(tmp: Path, backends: list[Backend]) -> Iterator[Served]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: answers(f"{url}/healthz"), process, "ThreadWeaver", log)
-        yield Served(url, process.pid, tmp / "threads.db", key)
+        yield Served(url, process.pid, tmp / "threads.db", key, gateway_key)
     finally:
         stop(process, 10)
 
 
-# --- the two paths ------------------------------------------------------------------------------------------
+def tree_rss(pid: int) -> dict[str, float]:
+    """:func:`perfutil.rss` of a process and its children (LiteLLM's proxy may start some)."""
+    total = rss(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.is_file() else []:
+        with contextlib.suppress(OSError, BenchError):
+            more = tree_rss(int(child))
+            total = {key: total[key] + more[key] for key in total}
+    return total
+
+
+@dataclass
+class PeerRun:
+    """LiteLLM's proxy, when it runs; ``problem`` says why it does not otherwise."""
+
+    proxy: litellm_peer.Peer | None = None
+    problem: str | None = None
+
+
+@contextlib.contextmanager
+def peer(choice: str, engine_url: str, tmp: Path) -> Iterator[PeerRun]:
+    """LiteLLM's proxy on the fake engine as --peer asks; never fails the run (the problem is reported)."""
+    if choice == "none":
+        yield PeerRun(problem="left out (--peer none)")
+        return
+    python = litellm_peer.venv()
+    if python is None and choice == "auto":
+        yield PeerRun(problem=f"not installed ({litellm_peer.home()}); --peer litellm installs it")
+        return
+    stack = contextlib.ExitStack()
+    try:  # only installing and starting it: a failure of the measurements is the run's
+        if python is None:
+            print(f"installing litellm[proxy]=={litellm_peer.VERSION} into {litellm_peer.home()} ...", flush=True)
+            python = litellm_peer.install(tmp / "litellm-install.log")
+        proxy = stack.enter_context(litellm_peer.proxy(python, engine_url, ["bench", "paced"], tmp))
+    except BenchError as err:
+        print(f"LiteLLM: {err}", file=sys.stderr)
+        yield PeerRun(problem=str(err).splitlines()[0])
+        return
+    with stack:
+        yield PeerRun(proxy)
+
+
+# --- the paths ----------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -286,30 +386,65 @@ class StreamTiming:
         return self.chars / self.duration_s
 
 
-class Session:
-    """One httpx client for both paths; ThreadWeaver's requests carry the session token."""
+@dataclass
+class OpenAI:
+    """An OpenAI-compatible endpoint: the engine itself, ThreadWeaver's gateway or LiteLLM's proxy."""
 
-    def __init__(self, client: httpx.Client, served: Served) -> None:
+    base_url: str  # ending in /v1
+    headers: dict[str, str]
+    prefix: str = ""  # before the model's name (the gateway's "provider/")
+
+
+class Session:
+    """One httpx client for every path; ThreadWeaver's console requests carry the session token."""
+
+    def __init__(self, client: httpx.Client, served: Served, proxy: litellm_peer.Peer | None) -> None:
         self.client = client
         self.tw = served.url
-        self.pid = served.pid
+        self.pids = {"console": served.pid, "gateway": served.pid}
+        self.cpu_s: dict[str, float] = {}  # each path's serving process's CPU time over its timed requests
         response = client.post(f"{self.tw}/login", json={"password": PASSWORD})
         if response.status_code != 200:
             raise BenchError(f"login to ThreadWeaver failed: HTTP {response.status_code} {response.text[:200]}")
         self.auth = {"Authorization": f"Bearer {response.json()['token']}"}
+        self.gateway_auth = {"Authorization": f"Bearer {served.gateway_key}"}
+        self.proxy = proxy
+        if proxy is not None:
+            self.pids["litellm"] = proxy.pid
         self._threads: dict[tuple[str, str, int], list[str]] = {}
         self._turns: dict[str, int] = {}
 
-    def cpu_ms(self) -> float:
-        """ThreadWeaver's CPU time so far (ms): what it spends per request does not depend on the machine's load
-        the way wall-clock latency does."""
-        return cpu_seconds(self.pid) * 1000
+    @property
+    def paths(self) -> list[str]:
+        return list(self.pids)
+
+    def endpoint(self, path: str, backend: Backend) -> OpenAI:
+        if path == "direct":
+            return OpenAI(backend.base_url, {})
+        if path == "gateway":
+            return OpenAI(f"{self.tw}/v1", self.gateway_auth, f"{backend.provider}/")
+        assert path == "litellm" and self.proxy is not None
+        return OpenAI(self.proxy.url, self.proxy.headers)
+
+    def cpu_ms(self, path: str = "console") -> float:
+        """The path's serving process's CPU time so far (ms): what it spends per request does not depend on the
+        machine's load the way wall-clock latency does."""
+        return cpu_seconds(self.pids[path]) * 1000
+
+    def counted(self, path: str, call: Callable[[], Any]) -> Any:
+        """``call()``, its serving process's CPU time added to the path's (read outside the timed part)."""
+        before = cpu_seconds(self.pids[path])
+        result = call()
+        self.cpu_s[path] = self.cpu_s.get(path, 0.0) + cpu_seconds(self.pids[path]) - before
+        return result
 
     def thread(self, backend: Backend, model: str, max_tokens: int) -> str:
         """A conversation with room for another turn; a new one every ``backend.turns`` turns."""
         ids = self._threads.setdefault((backend.provider, model, max_tokens), [])
         if not ids or self._turns[ids[-1]] >= backend.turns:
-            body = {"provider": backend.provider, "model": model, "max_output_tokens": max_tokens}
+            body: dict[str, Any] = {"provider": backend.provider, "model": model, "max_output_tokens": max_tokens}
+            if backend.capped:
+                body["cap_usd"] = ROOMY_USD
             response = self.client.post(f"{self.tw}/threads", json=body, headers=self.auth)
             check(response, 201, "POST /threads")
             ids.append(response.json()["id"])
@@ -317,34 +452,34 @@ class Session:
         self._turns[ids[-1]] += 1
         return ids[-1]
 
-    def direct_complete(self, backend: Backend) -> str:
-        body = backend.body(backend.model, backend.reply_tokens)
-        response = self.client.post(f"{backend.base_url}/chat/completions", json=body)
-        check(response, 200, "the engine")
+    def complete(self, path: str, backend: Backend) -> str:
+        """A short reply, not streamed, through ``path`` (``direct``, ``console``, ``gateway``, ``litellm``)."""
+        if path == "console":
+            thread = self.thread(backend, backend.model, backend.reply_tokens)
+            url = f"{self.tw}/threads/{thread}/messages"
+            response = self.client.post(url, json={"content": prompt()}, headers=self.auth)
+            check(response, 200, "POST /threads/{id}/messages")
+            return response.json()["reply"]["content"]
+        end = self.endpoint(path, backend)
+        body = backend.body(end.prefix + backend.model, backend.reply_tokens)
+        response = self.client.post(f"{end.base_url}/chat/completions", json=body, headers=end.headers)
+        check(response, 200, f"{path}: POST /v1/chat/completions")
         return response.json()["choices"][0]["message"]["content"]
 
-    def tw_complete(self, backend: Backend) -> str:
-        thread = self.thread(backend, backend.model, backend.reply_tokens)
-        response = self.client.post(
-            f"{self.tw}/threads/{thread}/messages", json={"content": prompt()}, headers=self.auth
-        )
-        check(response, 200, "POST /threads/{id}/messages")
-        return response.json()["reply"]["content"]
-
-    def direct_stream(self, backend: Backend, model: str, chunks: int) -> StreamTiming:
-        body = backend.body(model, chunks, stream=True)
+    def stream(self, path: str, backend: Backend, model: str, chunks: int) -> StreamTiming:
+        if path == "console":
+            thread = self.thread(backend, model, chunks)
+            url = f"{self.tw}/threads/{thread}/messages/stream"
+            start = time.perf_counter()
+            with self.client.stream("POST", url, json={"content": prompt()}, headers=self.auth) as response:
+                check(response, 200, "POST /threads/{id}/messages/stream")
+                return read_stream(response, start, threadweaver_chunks(response))
+        end = self.endpoint(path, backend)
+        body = backend.body(end.prefix + model, chunks, stream=True)
         start = time.perf_counter()
-        with self.client.stream("POST", f"{backend.base_url}/chat/completions", json=body) as response:
-            check(response, 200, "the engine (stream)")
-            return read_stream(response, start, engine_chunks(response))
-
-    def tw_stream(self, backend: Backend, model: str, chunks: int) -> StreamTiming:
-        thread = self.thread(backend, model, chunks)
-        url = f"{self.tw}/threads/{thread}/messages/stream"
-        start = time.perf_counter()
-        with self.client.stream("POST", url, json={"content": prompt()}, headers=self.auth) as response:
-            check(response, 200, "POST /threads/{id}/messages/stream")
-            return read_stream(response, start, threadweaver_chunks(response))
+        with self.client.stream("POST", f"{end.base_url}/chat/completions", json=body, headers=end.headers) as r:
+            check(r, 200, f"{path}: POST /v1/chat/completions (stream)")
+            return read_stream(r, start, openai_chunks(r))
 
     def search(self, query: str) -> int:
         response = self.client.get(f"{self.tw}/search", params={"q": query}, headers=self.auth)
@@ -362,12 +497,15 @@ def check(response: httpx.Response, status: int, what: str) -> None:
         raise BenchError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
 
 
-def engine_chunks(response: httpx.Response) -> Iterator[str]:
-    """Content deltas of an OpenAI-style SSE stream."""
+def openai_chunks(response: httpx.Response) -> Iterator[str]:
+    """Content deltas of an OpenAI-style SSE stream; an error event is a BenchError."""
     for line in response.iter_lines():
         if not line.startswith("data: ") or line == "data: [DONE]":
             continue
-        for choice in json.loads(line[6:]).get("choices") or []:
+        event = json.loads(line[6:])
+        if "error" in event:
+            raise BenchError(f"{response.request.url}: the stream failed: {event['error']}")
+        for choice in event.get("choices") or []:
             text = (choice.get("delta") or {}).get("content")
             if text:
                 yield text
@@ -408,106 +546,134 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def alternate(
-    count: int, warmup: int, direct: Callable[[], Any], through: Callable[[], Any]
-) -> tuple[list[Any], list[Any]]:
-    """``count`` results of each, after ``warmup`` untimed pairs; the order flips every pair."""
-    a: list[Any] = []
-    b: list[Any] = []
+Pairs = dict[str, list[tuple[Any, Any]]]
+
+
+def interleave(count: int, warmup: int, direct: Callable[[], Any], paths: dict[str, Callable[[], Any]]) -> Pairs:
+    """``count`` (direct, through) pairs per path after ``warmup`` untimed rounds. A round takes every path once,
+    in an order that rotates round by round; each request through a path has its own direct request beside it,
+    before or after it in turn."""
+    names = list(paths)
+    pairs: Pairs = {name: [] for name in names}
     for n in range(warmup + count):
-        if n % 2:
-            first, second = direct(), through()
-        else:
-            second = through()
-            first = direct()
-        if n >= warmup:
-            a.append(first)
-            b.append(second)
-    return a, b
+        shift = n % len(names)
+        for name in names[shift:] + names[:shift]:
+            if (n + names.index(name)) % 2:  # each path's order flips round by round
+                first = direct()
+                second = paths[name]()
+            else:
+                second = paths[name]()
+                first = direct()
+            if n >= warmup:
+                pairs[name].append((first, second))
+    return pairs
 
 
-def measure_complete(session: Session, backend: Backend) -> dict[str, Any]:
-    cpu = session.cpu_ms()
-    direct, through = alternate(
-        backend.requests,
-        backend.warmup,
-        lambda: timed(lambda: session.direct_complete(backend)),
-        lambda: timed(lambda: session.tw_complete(backend)),
-    )
-    if backend.fixed_reply and {text for _, text in direct} != {text for _, text in through}:
-        raise BenchError(f"{backend.label}: ThreadWeaver's replies differ from the engine's")
-    cpu = (session.cpu_ms() - cpu) / (backend.warmup + backend.requests)
-    d, t = summary_ms([s for s, _ in direct]), summary_ms([s for s, _ in through])
+def paired(pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    """Both sides' summaries and the p50/p99 of the paired differences (through minus direct), in ms."""
+    differences = [(through - direct) * 1000 for direct, through in pairs]
     return {
-        "direct": d,
-        "threadweaver": t,
-        "added_p50_ms": t["p50_ms"] - d["p50_ms"],
-        "added_p99_ms": t["p99_ms"] - d["p99_ms"],
-        "threadweaver_cpu_ms_per_request": cpu,
+        "direct": summary_ms([direct for direct, _ in pairs]),
+        "through": summary_ms([through for _, through in pairs]),
+        "added_p50_ms": statistics.median(differences),
+        "added_p99_ms": percentile(differences, 99),
     }
 
 
-def measure_ttft(session: Session, backend: Backend) -> dict[str, Any]:
+def cpu_per_request(session: Session, rounds: int) -> dict[str, float]:
+    """Each path's serving CPU time (ms) per request over the last loop; the counters start again."""
+    spent, session.cpu_s = session.cpu_s, {}
+    return {path: seconds * 1000 / rounds for path, seconds in spent.items()}
+
+
+def measure_complete(session: Session, backend: Backend, paths: list[str]) -> dict[str, Any]:
+    def through(path: str) -> Callable[[], tuple[float, str]]:
+        return lambda: session.counted(path, lambda: timed(lambda: session.complete(path, backend)))
+
+    pairs = interleave(
+        backend.requests,
+        backend.warmup,
+        lambda: timed(lambda: session.complete("direct", backend)),
+        {path: through(path) for path in paths},
+    )
+    cpu = cpu_per_request(session, backend.warmup + backend.requests)
+    result: dict[str, Any] = {}
+    for path, found in pairs.items():
+        if backend.fixed_reply and {text for _, text in (a for a, _ in found)} != {
+            text for _, text in (b for _, b in found)
+        }:
+            raise BenchError(f"{backend.label}: the replies through {path} differ from the engine's")
+        result[path] = paired([(a[0], b[0]) for a, b in found]) | {"cpu_ms_per_request": cpu[path]}
+    return result
+
+
+def measure_ttft(session: Session, backend: Backend, paths: list[str]) -> dict[str, Any]:
     chunks = SHORT_REPLY_CHUNKS
-    cpu = session.cpu_ms()
-    direct, through = alternate(
+
+    def through(path: str) -> Callable[[], StreamTiming]:
+        return lambda: session.counted(path, lambda: session.stream(path, backend, backend.model, chunks))
+
+    pairs = interleave(
         backend.requests,
         backend.warmup,
-        lambda: session.direct_stream(backend, backend.model, chunks),
-        lambda: session.tw_stream(backend, backend.model, chunks),
+        lambda: session.stream("direct", backend, backend.model, chunks),
+        {path: through(path) for path in paths},
     )
-    d = summary_ms([s.ttft_s for s in direct])
-    t = summary_ms([s.ttft_s for s in through])
+    cpu = cpu_per_request(session, backend.warmup + backend.requests)
     return {
-        "direct": d,
-        "threadweaver": t,
-        "overhead_p50_ms": t["p50_ms"] - d["p50_ms"],
-        "overhead_p99_ms": t["p99_ms"] - d["p99_ms"],
-        "threadweaver_cpu_ms_per_request": (session.cpu_ms() - cpu) / (backend.warmup + backend.requests),
+        path: paired([(a.ttft_s, b.ttft_s) for a, b in found]) | {"cpu_ms_per_request": cpu[path]}
+        for path, found in pairs.items()
     }
 
 
-def measure_rate(session: Session, backend: Backend, model: str, chunks: int, runs: int) -> dict[str, Any]:
+def measure_rate(session: Session, backend: Backend, path: str, model: str, chunks: int, runs: int) -> dict[str, Any]:
+    """Streams of ``chunks`` through ``path`` and directly, alternating; the path's serving process's CPU time
+    over its streams (nothing else asks it meanwhile) per chunk."""
     direct: list[StreamTiming] = []
     through: list[StreamTiming] = []
-    cpu = session.cpu_ms()
-    session.direct_stream(backend, model, min(chunks, 50))
-    session.tw_stream(backend, model, min(chunks, 50))
+    warm = min(chunks, 50)
+    cpu = session.cpu_ms(path)
+    session.stream("direct", backend, model, warm)
+    session.stream(path, backend, model, warm)
     for n in range(runs):
         if n % 2:
-            direct.append(session.direct_stream(backend, model, chunks))
-            through.append(session.tw_stream(backend, model, chunks))
+            direct.append(session.stream("direct", backend, model, chunks))
+            through.append(session.stream(path, backend, model, chunks))
         else:
-            through.append(session.tw_stream(backend, model, chunks))
-            direct.append(session.direct_stream(backend, model, chunks))
+            through.append(session.stream(path, backend, model, chunks))
+            direct.append(session.stream("direct", backend, model, chunks))
+    cpu = (session.cpu_ms(path) - cpu) / (warm + runs * chunks)
     d = statistics.median(s.chunks_per_s for s in direct)
     t = statistics.median(s.chunks_per_s for s in through)
-    cpu = (session.cpu_ms() - cpu) / (min(chunks, 50) + runs * chunks)
     return {
         "chunks": chunks,
         "runs": runs,
         "direct_chunks_per_s": d,
-        "threadweaver_chunks_per_s": t,
+        "through_chunks_per_s": t,
         "direct_chars_per_s": statistics.median(s.chars_per_s for s in direct),
-        "threadweaver_chars_per_s": statistics.median(s.chars_per_s for s in through),
+        "through_chars_per_s": statistics.median(s.chars_per_s for s in through),
         "ratio": t / d,
-        "threadweaver_cpu_ms_per_chunk": cpu,
+        "cpu_us_per_chunk": cpu * 1000,
     }
 
 
-def measure_backend(session: Session, backend: Backend, sizes: Sizes) -> dict[str, Any]:
+def measure_backend(session: Session, backend: Backend, sizes: Sizes, paths: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "label": backend.label,
         "warmup": backend.warmup,
-        "complete": measure_complete(session, backend),
-        "ttft": measure_ttft(session, backend),
+        "paths": paths,
+        "complete": measure_complete(session, backend, paths),
+        "ttft": measure_ttft(session, backend, paths),
+        "stream_paced": {},
+        "stream_unpaced": {},
     }
-    if backend.paced_model:
-        result["stream_paced"] = measure_rate(
-            session, backend, backend.paced_model, backend.stream_chunks, sizes.stream_runs
+    for path in paths:
+        if backend.paced_model:
+            paced = measure_rate(session, backend, path, backend.paced_model, backend.stream_chunks, sizes.stream_runs)
+            result["stream_paced"][path] = paced | {"rate_per_s": sizes.stream_rate}
+        result["stream_unpaced"][path] = measure_rate(
+            session, backend, path, backend.model, backend.stream_chunks, sizes.stream_runs
         )
-        result["stream_paced"]["rate_per_s"] = sizes.stream_rate
-    result["stream_unpaced"] = measure_rate(session, backend, backend.model, backend.stream_chunks, sizes.stream_runs)
     return result
 
 
@@ -578,33 +744,42 @@ def backends(engine_url: str, sizes: Sizes, engine: str | None, engine_model: st
                 reply_tokens=SHORT_REPLY_CHUNKS,
                 fixed_reply=False,
                 extra_body={"temperature": 0},
+                capped=False,
             )
         )
     return found
 
 
-def run(sizes: Sizes, engine: str | None, engine_model: str) -> dict[str, Any]:
+def run(sizes: Sizes, engine: str | None, engine_model: str, peer_choice: str) -> dict[str, Any]:
     report: dict[str, Any] = {
         "host": f"python {platform.python_version()}, {os.cpu_count()} cores",
         "load_average_before": os.getloadavg()[0],
         "sizes": dataclasses.asdict(sizes),
         "backends": {},
         "memory": {},
+        "litellm": {"version": litellm_peer.VERSION},
     }
     tmp = Path(tempfile.mkdtemp(prefix="claw-bench-tw-"))
     try:
-        with fake_engine(sizes.stream_rate) as engine_url:
+        with fake_engine(sizes.stream_rate) as engine_url, peer(peer_choice, engine_url, tmp) as other:
+            report["litellm"]["problem"] = other.problem
+            if other.proxy is not None:
+                time.sleep(0.5)
+                report["litellm"]["memory"] = {"idle": tree_rss(other.proxy.pid)}
             chosen = backends(engine_url, sizes, engine, engine_model)
             with (
                 threadweaver(tmp, chosen) as served,
                 httpx.Client(timeout=600, trust_env=False) as client,
             ):
-                session = Session(client, served)
+                session = Session(client, served, other.proxy)
                 time.sleep(0.5)
                 report["memory"]["idle"] = rss(served.pid)
-                for backend in chosen:
-                    report["backends"][backend.provider] = measure_backend(session, backend, sizes)
+                for n, backend in enumerate(chosen):
+                    paths = session.paths if n == 0 else list(PATHS)  # LiteLLM serves the fake engine only
+                    report["backends"][backend.provider] = measure_backend(session, backend, sizes, paths)
                 report["memory"]["after_requests"] = rss(served.pid)
+                if other.proxy is not None:
+                    report["litellm"]["memory"]["after_requests"] = tree_rss(other.proxy.pid)
                 corpus = Corpus()
                 report["fill"] = fill_store(served, sizes.messages, corpus)
                 report["search"] = measure_search(session, served, corpus, sizes.queries)
@@ -617,41 +792,65 @@ def run(sizes: Sizes, engine: str | None, engine_model: str) -> dict[str, Any]:
     return report
 
 
-def metrics(report: dict[str, Any]) -> dict[str, float]:
-    """The numbers the targets are about (fake engine, so the differences are ThreadWeaver's)."""
+def ratio(mine: float, theirs: float | None) -> float | None:
+    """ThreadWeaver's added time as a share of LiteLLM's (None without LiteLLM, or when LiteLLM added none)."""
+    return None if theirs is None or theirs <= 0 else mine / theirs
+
+
+def metrics(report: dict[str, Any]) -> dict[str, float | None]:
+    """The numbers the targets are about (fake engine, so the differences are the serving process's); the
+    ``litellm_*`` ones and the comparisons are None when LiteLLM did not run."""
     fake = report["backends"]["fake"]
-    return {
-        "added_p50_ms": fake["complete"]["added_p50_ms"],
-        "added_p99_ms": fake["complete"]["added_p99_ms"],
-        "ttft_overhead_p50_ms": fake["ttft"]["overhead_p50_ms"],
-        "ttft_overhead_p99_ms": fake["ttft"]["overhead_p99_ms"],
-        "stream_ratio": fake["stream_paced"]["ratio"],
-        "stream_ratio_unpaced": fake["stream_unpaced"]["ratio"],
-        "search_p50_ms": report["search"]["http"]["p50_ms"],
-        "search_p99_ms": report["search"]["http"]["p99_ms"],
-        "store_search_p50_ms": report["search"]["store"]["p50_ms"],
-        "idle_rss_mib": report["memory"]["idle"]["rss_mib"],
-        "loaded_rss_mib": report["memory"]["after_search"]["rss_mib"],
-    }
-
-
-def verdicts(values: dict[str, float]) -> dict[str, dict[str, Any]]:
-    return {
-        name: {
-            "value": values[name],
-            "target": f"{op} {limit:g}",
-            "pass": values[name] <= limit if op == "<=" else values[name] >= limit,
+    complete, ttft, paced = fake["complete"], fake["ttft"], fake["stream_paced"]
+    values: dict[str, float | None] = {}
+    for path in ("console", "gateway", "litellm"):
+        here = path in complete
+        values[f"{path}_added_p50_ms"] = complete[path]["added_p50_ms"] if here else None
+        values[f"{path}_added_p99_ms"] = complete[path]["added_p99_ms"] if here else None
+        values[f"{path}_ttft_added_p50_ms"] = ttft[path]["added_p50_ms"] if here else None
+        values[f"{path}_ttft_added_p99_ms"] = ttft[path]["added_p99_ms"] if here else None
+        values[f"{path}_cpu_us_per_chunk"] = paced[path]["cpu_us_per_chunk"] if here else None
+    mine_added = max(values["console_added_p50_ms"] or 0.0, values["gateway_added_p50_ms"] or 0.0)
+    mine_ttft = max(values["console_ttft_added_p50_ms"] or 0.0, values["gateway_ttft_added_p50_ms"] or 0.0)
+    memory = report["litellm"].get("memory", {})
+    values.update(
+        {
+            "added_vs_litellm": ratio(mine_added, values["litellm_added_p50_ms"]),
+            "ttft_vs_litellm": ratio(mine_ttft, values["litellm_ttft_added_p50_ms"]),
+            "stream_ratio": paced["console"]["ratio"],
+            "gateway_stream_ratio": paced["gateway"]["ratio"],
+            "stream_ratio_unpaced": fake["stream_unpaced"]["console"]["ratio"],
+            "search_p50_ms": report["search"]["http"]["p50_ms"],
+            "search_p99_ms": report["search"]["http"]["p99_ms"],
+            "store_search_p50_ms": report["search"]["store"]["p50_ms"],
+            "idle_rss_mib": report["memory"]["idle"]["rss_mib"],
+            "loaded_rss_mib": report["memory"]["after_search"]["rss_mib"],
+            "litellm_idle_rss_mib": memory["idle"]["rss_mib"] if memory else None,
+            "litellm_loaded_rss_mib": memory["after_requests"]["rss_mib"] if memory else None,
         }
-        for name, op, limit in TARGETS
-    }
+    )
+    return values
+
+
+def verdicts(values: dict[str, float | None]) -> dict[str, dict[str, Any]]:
+    """Each target's value and PASS (True) / MISS (False); ``pass`` is None when it was not measured."""
+    found = {}
+    for name, op, limit in TARGETS:
+        value = values[name]
+        judged = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        found[name] = {"value": value, "target": f"{op} {limit:g}", "pass": judged}
+    return found
 
 
 # --- report -------------------------------------------------------------------------------------------------
 
+LABELS = {"console": "console", "gateway": "gateway /v1", "litellm": "LiteLLM proxy"}
+
 
 def verdict(report: dict[str, Any], name: str) -> str:
     target = report["targets"][name]
-    return f"{target['target']:>8}  {'PASS' if target['pass'] else 'MISS'}"
+    mark = "n/a" if target["pass"] is None else "PASS" if target["pass"] else "MISS"
+    return f"{target['target']:>8}  {mark}"
 
 
 def ms(value: float) -> str:
@@ -662,32 +861,48 @@ def row_line(label: str, direct: str, through: str, added: str, mark: str = "") 
     print(f"  {label:34} {direct:>11} {through:>13} {added:>11}  {mark}".rstrip())
 
 
+def judged(report: dict[str, Any], main: bool, name: str) -> str:
+    return verdict(report, name) if main and name in report["targets"] else ""
+
+
 def print_backend(report: dict[str, Any], name: str, row: dict[str, Any]) -> None:
     main = name == "fake"
     complete, ttft = row["complete"], row["ttft"]
-    print(f"{row['label']} ({complete['direct']['n']} requests per path, after {row['warmup']} warm-up pairs):")
-    row_line("", "direct", "ThreadWeaver", "added")
-    for q in ("p50", "p99"):
-        key = f"{q}_ms"
-        mark = verdict(report, f"added_{key}") if main else ""
-        direct, through = ms(complete["direct"][key]), ms(complete["threadweaver"][key])
-        row_line(f"reply, not streamed {q}", direct, through, ms(complete[f"added_{key}"]), mark)
-    for q in ("p50", "p99"):
-        key = f"{q}_ms"
-        mark = verdict(report, "ttft_overhead_p50_ms") if main and q == "p50" else ""
-        direct, through = ms(ttft["direct"][key]), ms(ttft["threadweaver"][key])
-        row_line(f"time to first token {q}", direct, through, ms(ttft[f"overhead_{key}"]), mark)
-    replies, streamed = complete["threadweaver_cpu_ms_per_request"], ttft["threadweaver_cpu_ms_per_request"]
-    print(f"  ThreadWeaver's own CPU time: {replies:.2f} ms per reply, {streamed:.2f} ms per streamed reply")
+    count = next(iter(complete.values()))["direct"]["n"]
+    print(
+        f"{row['label']} ({count} paired requests per path, interleaved, after {row['warmup']} warm-up rounds; "
+        "added: p50/p99 of the paired differences):"
+    )
+    row_line("", "direct", "through", "added")
+    for path in row["paths"]:
+        for what, data, key in (("reply", complete, "added"), ("TTFT", ttft, "ttft_added")):
+            for q in ("p50", "p99"):
+                side = data[path]
+                mark = judged(report, main, f"{path}_{key}_{q}_ms")
+                label = f"{LABELS[path]}: {what} {q}"
+                row_line(
+                    label,
+                    ms(side["direct"][f"{q}_ms"]),
+                    ms(side["through"][f"{q}_ms"]),
+                    ms(side[f"added_{q}_ms"]),
+                    mark,
+                )
+        cpu_reply, cpu_stream = complete[path]["cpu_ms_per_request"], ttft[path]["cpu_ms_per_request"]
+        print(f"  {'':34} its CPU: {cpu_reply:.2f} ms per reply, {cpu_stream:.2f} ms per 16-chunk stream")
     for label, key in (("paced", "stream_paced"), ("unpaced", "stream_unpaced")):
-        if key not in row:
-            continue
-        rate = row[key]
-        mark = verdict(report, "stream_ratio") if main and key == "stream_paced" else "(information)"
-        pace = f" {rate['rate_per_s']:g}/s" if "rate_per_s" in rate else ""
-        direct, through = f"{rate['direct_chunks_per_s']:.0f} ch/s", f"{rate['threadweaver_chunks_per_s']:.0f} ch/s"
-        row_line(f"stream {rate['chunks']} chunks, {label}{pace}", direct, through, f"{rate['ratio']:.3f}x", mark)
-        print(f"  {'':34} ThreadWeaver CPU {rate['threadweaver_cpu_ms_per_chunk'] * 1000:.0f} us per chunk")
+        for path, rate in row[key].items():
+            mark = judged(report, main and key == "stream_paced" and path == "console", "stream_ratio")
+            pace = f" {rate['rate_per_s']:g}/s" if "rate_per_s" in rate else ""
+            direct, through = f"{rate['direct_chunks_per_s']:.0f} ch/s", f"{rate['through_chunks_per_s']:.0f} ch/s"
+            title = f"{LABELS[path]}: {rate['chunks']} ch {label}{pace}"
+            row_line(title, direct, through, f"{rate['ratio']:.3f}x", mark or "")
+            cpu_mark = judged(report, main and key == "stream_paced", f"{path}_cpu_us_per_chunk")
+            row_line("", "", f"{rate['cpu_us_per_chunk']:.0f} us CPU/ch", "", cpu_mark)
+    if main:
+        for name_, what in (("added_vs_litellm", "added p50"), ("ttft_vs_litellm", "TTFT added p50")):
+            value = report["metrics"][name_]
+            shown = "n/a" if value is None else f"{value:.3f}x"
+            row_line(f"ThreadWeaver / LiteLLM, {what}", "", "", shown, verdict(report, name_))
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -695,6 +910,8 @@ def print_report(report: dict[str, Any]) -> None:
         f"ThreadWeaver benchmark: {report['host']}, load average {report['load_average_before']:.2f} before, "
         f"{report['load_average_after']:.2f} after (timings are noisy under load)"
     )
+    peer_line = report["litellm"]["problem"] or "running (same engine, same loop)"
+    print(f"LiteLLM {report['litellm']['version']} (the peer): {peer_line}")
     for name, row in report["backends"].items():
         print_backend(report, name, row)
     search, fill = report["search"], report["fill"]
@@ -709,16 +926,19 @@ def print_report(report: dict[str, Any]) -> None:
     kinds = ", ".join(f"{kind} {v['http']:.1f}/{v['store']:.1f}" for kind, v in search["by_kind_p50_ms"].items())
     print(f"  p50 by query kind, http/store ms: {kinds}")
     print(f"  ThreadWeaver CPU {search['threadweaver_cpu_ms_per_query']:.2f} ms per query")
-    print("ThreadWeaver resident memory (VmRSS, peak VmHWM):")
+    print("resident memory (VmRSS, peak VmHWM):")
     labels = {
-        "idle": "idle (started, logged in)",
-        "after_requests": "after the requests",
-        "after_search": "after the search fill and queries",
+        "idle": "ThreadWeaver idle (started, login)",
+        "after_requests": "ThreadWeaver after the requests",
+        "after_search": "ThreadWeaver after fill and search",
     }
     for key, label in labels.items():
         row = report["memory"][key]
         mark = verdict(report, "idle_rss_mib") if key == "idle" else ""
-        print(f"  {label:34} {row['rss_mib']:7.1f} MiB  peak {row['peak_mib']:6.1f} MiB  {mark}".rstrip())
+        print(f"  {label:36} {row['rss_mib']:7.1f} MiB  peak {row['peak_mib']:6.1f} MiB  {mark}".rstrip())
+    for key, row in report["litellm"].get("memory", {}).items():
+        label = f"LiteLLM {'idle (started)' if key == 'idle' else 'after the requests'}"
+        print(f"  {label:36} {row['rss_mib']:7.1f} MiB  peak {row['peak_mib']:6.1f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -731,6 +951,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--stream-rate", type=float, help=f"paced stream, chunks/s (default {Sizes.stream_rate:g})")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds; for tests)")
+    parser.add_argument(
+        "--peer",
+        choices=["auto", "litellm", "none"],
+        default="auto",
+        help="LiteLLM's proxy alongside: auto (if its venv is made; never installs), litellm (install when "
+        "missing), none",
+    )
     parser.add_argument("--engine", help="also measure against this OpenAI-compatible engine (base URL ending in /v1)")
     parser.add_argument(
         "--engine-requests",
@@ -756,7 +983,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--stream-rate must be above 0")
     started = time.perf_counter()
     try:
-        report = run(sizes, args.engine, args.engine_model)
+        report = run(sizes, args.engine, args.engine_model, args.peer)
     except (BenchError, httpx.HTTPError, OSError) as err:
         print(f"threadweaver benchmark: {err}", file=sys.stderr)
         return 1

@@ -14,8 +14,13 @@ import json
 import re
 from typing import Any
 
+import anyio
 import httpx
 from claw.threadweaver import providers
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from tests.doubles.engine import FakeOllama, Reply, next_reply
 from tests.doubles.http import refused
@@ -158,6 +163,39 @@ class FakeOpenAI(Fake):
         return httpx.Response(
             200, content=sse(self.stream_events(reply, body)), headers={"content-type": "text/event-stream"}
         )
+
+
+class PacedOpenAI(FakeOpenAI):
+    """The fake OpenAI with its streams sent event by event, ``delay`` seconds apart (a provider writing a long
+    reply), in process or, through :meth:`app`, on a socket (:func:`tests.doubles.http.running`)."""
+
+    def __init__(self, *replies: Reply, delay: float = 0.01) -> None:
+        super().__init__(*replies)
+        self.delay = delay
+
+    def stream(self, reply: Reply, body: dict[str, Any]) -> httpx.Response:
+        blocks = [sse([event]) for event in self.stream_events(reply, body)]
+
+        async def paced() -> Any:
+            for block in blocks:
+                await anyio.sleep(self.delay)
+                yield block
+
+        return httpx.Response(200, content=paced(), headers={"content-type": "text/event-stream"})
+
+    def app(self) -> Starlette:
+        """OpenAI's ``/v1/chat/completions`` answered by this fake (the same log and script)."""
+
+        async def completions(request: Request) -> Response:
+            answer = self.handle(
+                httpx.Request("POST", str(request.url), headers=request.headers.raw, content=await request.body())
+            )
+            media = answer.headers.get("content-type", "application/json")
+            if media.startswith("text/event-stream"):
+                return StreamingResponse(answer.aiter_raw(), answer.status_code, media_type=media)
+            return Response(answer.content, answer.status_code, media_type=media)
+
+        return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
 
 
 class FakeMistral(FakeOpenAI):

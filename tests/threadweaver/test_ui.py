@@ -296,6 +296,25 @@ def test_a_streamed_conversation_with_branches_search_and_spend(browser, server)
     assert browser.find_element(By.ID, "thread-title").text == "Weaving"
 
 
+def test_continue_streams_the_rest_of_a_reply_onto_the_same_message(browser, server):
+    login(browser, server)
+    new_thread(browser, "claude", "Continued")
+    server.claude.replies = [Reply("The first half of the tale")]
+    send(browser, "tell me a tale")
+    wait(browser, lambda d: texts(d, ".msg.assistant:not(.streaming) .text") == ["The first half of the tale"])
+    assert browser.find_elements(By.CSS_SELECTOR, ".msg.user .cont") == []  # only on a reply
+    server.claude.replies = [Reply(" and the second half of it")]
+    browser.find_element(By.CSS_SELECTOR, ".msg.assistant .cont").click()
+    seen = [text for text in streamed_text(browser) if text]
+    assert seen and all(text.startswith("The first half of the tale") for text in seen)  # grows in place
+    whole = "The first half of the tale and the second half of it"
+    wait(browser, lambda d: texts(d, ".msg.assistant:not(.streaming) .text") == [whole])
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".msg.assistant")) == 1  # the same message, no branch
+    thread = server.console.store.threads()[-1]
+    [reply] = [m for m in server.console.store.messages(thread.id) if m.role == "assistant"]
+    assert reply.content == whole and reply.status == "complete"
+
+
 def test_model_text_is_shown_as_text_not_markup(browser, server):
     login(browser, server)
     new_thread(browser, "crush", "XSS")

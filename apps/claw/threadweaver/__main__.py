@@ -29,11 +29,19 @@ from claw.threadweaver.store import ThreadStore
 def build_console(
     settings: config.Settings, *, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
 ) -> Console:
-    """The console for ``settings``; ``transports`` (provider name -> transport) is for tests."""
+    """The console for ``settings``; ``transports`` (provider name -> transport) is for tests. Requests a crash
+    left in flight are billed first (:meth:`.governance.Governance.recover`)."""
     store = ThreadStore(settings.store.path, keys.resolve(settings.store.key_file, settings.store.key_env))
     adapters = build_adapters(settings, transports)
     token_caps = {name: caps.caps() for name, caps in settings.token_caps.items()}
     governance = Governance(Ledger(store.db), PriceTable(settings.prices), settings.caps, token_caps)
+    for entry, where, usage, cost in governance.recover():
+        who = f"thread {entry.thread_id}" if entry.thread_id else f"gateway client {entry.client or '(none)'}"
+        print(
+            f"threadweaver: a request of {who} to {entry.provider}/{entry.model} was in flight when the process "
+            f"stopped; billed {usage.input_tokens}+{usage.output_tokens} tokens, ${cost:.6f} ({where})",
+            file=sys.stderr,
+        )
     metrics = Metrics()
     hooks = Hooks.from_directory(settings.hooks_dir, metrics.hook_outcome, settings.hook_timeout_s)
     models = {name: provider.models for name, provider in settings.providers.items()}

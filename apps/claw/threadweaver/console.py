@@ -10,19 +10,33 @@ run on their own are run, each result stored as a ``tool`` message chained under
 again with them, for at most ``max_tool_rounds`` rounds. A call that needs the user's approval (or any call once
 the rounds are used up) ends the turn: the reply keeps its ``pending`` calls until :meth:`Console.approve` runs or
 denies them and goes on with the turn.
+
+Continuing a reply (:meth:`Console.continue_reply`): the reply's history, the reply last, and an instruction
+(:data:`CONTINUE_PROMPT`) go to the provider and model that wrote it; the answer is appended to the same message,
+streamed and stored as any reply is, under the same caps, reservation and hooks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from claw.threadweaver import approvals
 from claw.threadweaver.blocking import in_thread, in_thread_shielded
-from claw.threadweaver.governance import Governance, SpendCapReached, estimate_usage, trim_history, usage_or_estimate
+from claw.threadweaver.governance import (
+    Attribution,
+    Governance,
+    SpendCapReached,
+    estimate_usage,
+    trim_history,
+    usage_or_estimate,
+)
 from claw.threadweaver.hooks import HookBlocked, HookContext, HookFailed, Hooks, ReplyFilter
 from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.providers.errors import ProviderError
@@ -46,6 +60,34 @@ class NotRegenerable(ValueError):
     code = "not_regenerable"
 
 
+class NotContinuable(ValueError):
+    """Continuing a message that is not a reply with text to continue (HTTP 422)."""
+
+    code = "not_continuable"
+    status = 422
+
+
+class ReplyAnswered(NotContinuable):
+    """Continuing a reply the conversation went on from: it would change what the later messages answered (409)."""
+
+    code = "reply_answered"
+    status = 409
+
+
+class ReplyBusy(NotContinuable):
+    """Continuing a reply that a stream or another continuation is writing right now (409)."""
+
+    code = "reply_busy"
+    status = 409
+
+
+# What a continuation asks, after the reply it continues (sent, never stored).
+CONTINUE_PROMPT = (
+    "Continue your last reply from exactly where it stopped, even mid-sentence or mid-word. Write only the rest of "
+    "it: do not repeat anything already written and do not mention the interruption."
+)
+
+
 @dataclass
 class Limits:
     max_output_tokens: int | None = 1024
@@ -59,6 +101,25 @@ class Turn:
     reply: StoredMessage  # the last assistant message (with its pending calls when approval is required)
     messages: list[StoredMessage] = field(default_factory=list)  # everything stored in this turn, oldest first
     approval_required: dict[str, Any] | None = None
+
+
+def _check_continuable(message: StoredMessage, later: list[StoredMessage], *, busy: bool) -> None:
+    """Raise when ``message`` (with ``later``, its children other than notes) is no reply to continue."""
+    if message.role != "assistant":
+        raise NotContinuable(f"message {message.id} is a {message.role} message; only a reply can be continued")
+    if busy:
+        raise ReplyBusy(f"reply {message.id} is being written right now; continue it once that ends")
+    if message.status == "blocked":
+        raise NotContinuable(f"reply {message.id} was blocked by a hook and keeps no text to continue; regenerate it")
+    if message.tool_calls:
+        raise NotContinuable(f"reply {message.id} called tools; its turn goes on with their results, not by continuing")
+    if not message.content:
+        raise NotContinuable(f"reply {message.id} has no text to continue (cut before its first word); regenerate it")
+    if later:
+        raise ReplyAnswered(
+            f"reply {message.id} has {len(later)} later message(s) answering it; continuing it would change what they "
+            "answered: branch from it instead"
+        )
 
 
 def to_model(message: StoredMessage) -> Message:
@@ -98,6 +159,8 @@ class _Progress:
     approval: dict[str, Any] | None = None
     rounds: int = 0  # rounds of automatic tool calls so far
     hold: Hold = field(default_factory=Hold)  # the next request's reservation against the caps
+    continues: StoredMessage | None = None  # the reply the next request continues (its text is appended to it)
+    writing: str | None = None  # the stored reply this turn is writing now (for ReplyBusy)
 
     def add(self, message: StoredMessage) -> None:
         self.stored.append(message)
@@ -128,6 +191,8 @@ class Console:
         self.limits = limits or Limits()
         self.tools = tools or ToolCatalogue({})
         self.max_tool_rounds = max_tool_rounds
+        # Replies being written by a stream or a continuation, with their turn (gone with it if it is dropped).
+        self._writing: weakref.WeakValueDictionary[str, _Progress] = weakref.WeakValueDictionary()
 
     @property
     def tools_default(self) -> bool:
@@ -151,17 +216,21 @@ class Console:
         code = getattr(error, "code", type(error).__name__)
         return await in_thread(self.store.add_message, thread_id, parent_id, "note", f"{code}: {error}", status="error")
 
-    async def _start(self, thread_id: str, text: str, parent_id: str | None, root: bool = False) -> _Progress:
-        thread = await in_thread(self.store.thread, thread_id)
+    def _begin(self, thread_id: str, text: str, parent_id: str | None, root: bool) -> tuple[Thread, StoredMessage]:
+        """The thread and the user's message stored under ``parent_id`` (or the newest leaf): one worker call."""
+        thread = self.store.thread(thread_id)
         if parent_id is None and not root:
-            leaf = await in_thread(self.store.latest_leaf, thread_id)
+            leaf = self.store.latest_leaf(thread_id)
             parent_id = leaf.id if leaf else None
         elif parent_id is not None:
-            parent = await in_thread(self.store.message, parent_id)  # NotFound for an unknown id, before any write
+            parent = self.store.message(parent_id)  # NotFound for an unknown id, before any write
             if parent.thread_id != thread_id:
                 raise NotFound(f"no message {parent_id} in thread {thread_id}")
         # Committed before anything else can fail: the user's message is never lost.
-        user = await in_thread(self.store.add_message, thread_id, parent_id, "user", text)
+        return thread, self.store.add_message(thread_id, parent_id, "user", text)
+
+    async def _start(self, thread_id: str, text: str, parent_id: str | None, root: bool = False) -> _Progress:
+        thread, user = await in_thread(self._begin, thread_id, text, parent_id, root)
         progress = _Progress(thread, user, user=user, stored=[user])
         if thread.tools and self.tools.servers:
             progress.listing = await self.tools.listing()  # never raises: a server that is down lists no tools
@@ -170,20 +239,33 @@ class Console:
 
     async def _prepare(self, progress: _Progress) -> None:
         """The next request, checked: caps and pre_send hooks run before every request, tool rounds included."""
-        thread = progress.thread
+        thread, continues = progress.thread, progress.continues
+        messages = await self.history(thread, progress.parent.id)
+        if continues is None:
+            progress.hold.attribution = Attribution(parent_id=progress.parent.id)
+        else:  # the history ends with the reply to continue
+            messages.append(Message("user", CONTINUE_PROMPT))
+            progress.hold.attribution = Attribution(message_id=continues.id, base_chars=len(continues.content))
         request = Request(
             thread.model,
-            await self.history(thread, progress.parent.id),
+            messages,
             tools=progress.listing.specs() if progress.listing else [],
             max_output_tokens=thread.max_output_tokens or self.limits.max_output_tokens,
         )
         context = HookContext("pre_send", thread.id, thread.provider, thread.model, request.messages)
+        check = functools.partial(self.governance.check, thread.provider, thread.model, thread=thread)
         try:
-            await in_thread(self.governance.check, thread.provider, thread.model, thread=thread)
+            # The caps reached already are checked before the pre_send hooks run; with no such hook, nothing
+            # happens in between, so the check goes with the reservation, in one worker call.
+            check_apart = self.hooks.has("pre_send")
+            if check_apart:
+                await in_thread(check)
             await self.hooks.pre_send(context)
             request.messages = context.messages
             # Its worst case held against the caps, atomically with every request in flight, before it leaves.
-            await self.router.reserve(Route(thread.provider, thread.model), request, progress.hold, thread=thread)
+            route = Route(thread.provider, thread.model)
+            first = None if check_apart else check
+            await self.router.reserve(route, request, progress.hold, first=first, thread=thread)
         except SpendCapReached as err:
             self.metrics.refused.labels("spend_cap").inc()
             await self.note(thread.id, progress.parent.id, err)
@@ -235,8 +317,13 @@ class Console:
                 else:
                     await self._ask(progress)
             finally:
-                progress.hold.release()  # the reply's usage is recorded (or nothing was): the caps count that
+                # The reply's usage is recorded (or nothing was): the caps count that.
+                await progress.hold.arelease()
+                if progress.writing is not None:
+                    self._writing.pop(progress.writing, None)
+                    progress.writing = None
             progress.request = None
+            progress.continues = None  # a continuation's tool rounds are new replies
             reply = progress.reply
             assert reply is not None
             if progress.listing is None or not reply.tool_calls:
@@ -262,20 +349,51 @@ class Console:
             if route is not None and isinstance(err, (HookBlocked, HookFailed)):
                 # The provider answered and was paid; the text the user must not see is not stored.
                 await in_thread(
-                    self.store.add_message, thread.id, progress.parent.id, "assistant", "", status="blocked",
-                    provider=route.provider, model=route.model, tokens_in=result.usage.input_tokens,
+                    self._store_reply, progress, route, "", status="blocked", tokens_in=result.usage.input_tokens,
                     tokens_out=result.usage.output_tokens, cost_usd=cost,
                 )  # fmt: skip
             await self._failed(progress, route, err)
             raise
         reply = await in_thread(
-            self.store.add_message, thread.id, progress.parent.id, "assistant", reply_text,
-            tool_calls=self._calls(progress, result.tool_calls), provider=route.provider, model=route.model,
+            self._store_reply, progress, route, reply_text, tool_calls=self._calls(progress, result.tool_calls),
             tokens_in=result.usage.input_tokens, tokens_out=result.usage.output_tokens, cost_usd=cost,
             finish_reason=result.finish_reason,
         )  # fmt: skip
         progress.add(reply)
         progress.reply = reply
+
+    def _store_reply(self, progress: _Progress, route: Route, text: str, **fields: Any) -> StoredMessage:
+        """A whole reply stored under the newest message, or appended to the reply it continues (a blocked one
+        keeps nothing and leaves that reply as it was), its usage recorded and its reservation closed in one
+        transaction (blocking)."""
+        with self.governance.settling(progress.hold.reservation):
+            if progress.continues is None:
+                return self.store.add_message(
+                    progress.thread.id, progress.parent.id, "assistant", text, provider=route.provider,
+                    model=route.model, **fields,
+                )  # fmt: skip
+            status = fields.pop("status", "complete")
+            return self.store.extend(
+                progress.continues.id, text, status=None if status == "blocked" else status, provider=route.provider,
+                model=route.model, **fields,
+            )  # fmt: skip
+
+    def _writer(self, progress: _Progress, route: Route) -> ReplyWriter:
+        """The stored reply a stream writes: a new one under the newest message, or the reply it continues."""
+        if progress.continues is None:
+            writer = ReplyWriter.start(
+                self.store, progress.thread.id, progress.parent.id, provider=route.provider, model=route.model
+            )
+        else:
+            writer = ReplyWriter.extend(self.store, progress.continues)
+        progress.writing = writer.message.id
+        self._writing[writer.message.id] = progress
+        return writer
+
+    def _settled(self, progress: _Progress, writer: ReplyWriter, **fields: Any) -> StoredMessage:
+        """The stream's reply finished with its usage, its reservation closed in the same transaction (blocking)."""
+        with self.governance.settling(progress.hold.reservation):
+            return writer.finish(**fields)
 
     async def _ask_streaming(self, progress: _Progress) -> AsyncIterator[dict[str, Any]]:
         """One request as a stream of ``chunk`` events; the reply is stored as it arrives (see ReplyWriter)."""
@@ -291,10 +409,7 @@ class Console:
             async for route, chunk in self.router.stream(thread, request, progress.hold):
                 if writer is None:
                     reply_filter = self._reply_filter(progress, route)
-                    writer = await in_thread(
-                        ReplyWriter.start,
-                        self.store, thread.id, progress.parent.id, provider=route.provider, model=route.model,
-                    )  # fmt: skip
+                    writer = await in_thread(self._writer, progress, route)
                 if chunk.done:
                     last = chunk
                     continue
@@ -303,14 +418,15 @@ class Console:
                 # Filtered before it is stored or sent; held back (nothing stored yet) for post_receive hooks.
                 piece = await reply_filter.chunk(chunk.text)
                 if piece:
-                    await in_thread(writer.add, piece)
+                    if writer.buffer(piece):  # to a worker thread only when a flush is due (every 250 ms)
+                        await in_thread(writer.flush)
                     yield {"type": "chunk", "text": piece}
             assert route is not None and writer is not None and reply_filter is not None
             usage = usage_or_estimate(last.usage, progress.hold.request or request, streamed)
             cost = self._record(route, usage, started)
             final_text = await reply_filter.finish()
             reply = await in_thread(
-                writer.finish, content=final_text, tool_calls=self._calls(progress, last.tool_calls),
+                self._settled, progress, writer, content=final_text, tool_calls=self._calls(progress, last.tool_calls),
                 tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost_usd=cost,
                 finish_reason=last.finish_reason,
             )  # fmt: skip
@@ -322,7 +438,7 @@ class Console:
                 if not isinstance(err, (HookBlocked, HookFailed)):
                     with contextlib.suppress(HookBlocked, HookFailed):
                         kept = {"status": "partial", "content": await reply_filter.finish()}
-                await in_thread(writer.finish, **kept, **self._billed(progress, streamed))
+                await in_thread(self._settled, progress, writer, **kept, **self._billed(progress, streamed))
             await self._failed(progress, route, err)
             raise
         except BaseException:  # the client went away (the stream was closed) or the task was cancelled
@@ -346,15 +462,19 @@ class Console:
 
     def _cut_short(self, progress: _Progress, writer: ReplyWriter | None, text: str) -> None:
         """The stream's reply kept as ``partial`` with its bill (blocking); a request sent but cut before its
-        first chunk: an empty ``partial`` reply carries the prompt's bill (it is left out of the history)."""
+        first chunk: an empty ``partial`` reply carries the prompt's bill (it is left out of the history), or the
+        reply it continues does. The reservation is closed in the same transaction."""
         route = progress.hold.route
-        if writer is not None:
-            writer.finish(status="partial", **self._billed(progress, text))
-        elif progress.hold.sent and route is not None:
-            self.store.add_message(
-                progress.thread.id, progress.parent.id, "assistant", "", status="partial", provider=route.provider,
-                model=route.model, **self._billed(progress, text),
-            )  # fmt: skip
+        with self.governance.settling(progress.hold.reservation):
+            if writer is not None:
+                writer.finish(status="partial", **self._billed(progress, text))
+            elif progress.hold.sent and route is not None and progress.continues is not None:
+                self.store.extend(progress.continues.id, **self._billed(progress, text))
+            elif progress.hold.sent and route is not None:
+                self.store.add_message(
+                    progress.thread.id, progress.parent.id, "assistant", "", status="partial",
+                    provider=route.provider, model=route.model, **self._billed(progress, text),
+                )  # fmt: skip
 
     # -- tool calls -----------------------------------------------------------------------------------------
 
@@ -460,6 +580,46 @@ class Console:
         if thread.tools and self.tools.servers:
             progress.listing = await self.tools.listing()
         await self._prepare(progress)
+        return progress
+
+    # -- continuing a reply ----------------------------------------------------------------------------------
+
+    async def continue_reply(self, thread_id: str, message_id: str) -> Turn:
+        """Ask for the rest of a reply (one cut by the output limit, an abort or a crash): the provider and model
+        that wrote it get its history, the reply last, and :data:`CONTINUE_PROMPT`; the answer is appended to the
+        same message, its usage and cost added to the reply's. Caps, hooks and tools apply as for any turn; a
+        refusal raises before anything is sent (a cap's is stored as a note under the reply)."""
+        progress = await self._extend(thread_id, message_id)
+        async for _event in self._rounds(progress, stream=False):
+            pass
+        return progress.turn()
+
+    async def continue_stream(self, thread_id: str, message_id: str) -> AsyncIterator[dict[str, Any]]:
+        """:meth:`continue_reply` as the events of :meth:`stream` (``chunk`` events carry the continuation only;
+        ``done`` names the continued message), without ``user``; refusals raise first."""
+        progress = await self._extend(thread_id, message_id)
+        return self._events(progress, self._rounds(progress, stream=True))
+
+    async def _extend(self, thread_id: str, message_id: str) -> _Progress:
+        thread = await in_thread(self.store.thread, thread_id)
+        message = await in_thread(self.store.message, message_id)
+        if message.thread_id != thread_id:
+            raise NotFound(f"no message {message_id} in thread {thread_id}")
+        later = [m for m in await in_thread(self.store.children, message_id) if m.role != "note"]
+        _check_continuable(message, later, busy=message.id in self._writing)
+        # The provider and model that wrote the reply (its spend stays theirs), no fallback.
+        provider, model = message.provider or thread.provider, message.model or thread.model
+        self.router.validate(provider)
+        thread = dataclasses.replace(thread, provider=provider, model=model, fallback_provider=None)
+        progress = _Progress(thread, message, continues=message, writing=message.id)
+        self._writing[message.id] = progress
+        try:
+            if thread.tools and self.tools.servers:
+                progress.listing = await self.tools.listing()
+            await self._prepare(progress)
+        except BaseException:
+            self._writing.pop(message.id, None)
+            raise
         return progress
 
     # -- approvals ------------------------------------------------------------------------------------------

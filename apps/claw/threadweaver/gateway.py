@@ -30,7 +30,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from fastapi import Request as HttpRequest
@@ -253,6 +253,7 @@ class Completion:
     model: str  # the id the client asked for (provider/model)
     id: str = ""
     created: int = 0
+    _content: dict[bool, tuple[str, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.id = self.id or f"chatcmpl-{uuid.uuid4().hex}"
@@ -275,6 +276,16 @@ class Completion:
 
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
         return {**self._head("chat.completion.chunk"), "choices": [], "usage": wire_usage(usage)}
+
+    def content_event(self, text: str, usage: bool = False) -> str:
+        """``sse(self.chunk({"content": text}, usage=usage))``, the same characters, from a template made once:
+        every chunk of a stream is one of these, and only its text changes."""
+        template = self._content.get(usage)
+        if template is None:
+            # The delta is the only unquoted {"content": null} (quotes inside the id and model are escaped).
+            head, _, tail = sse(self.chunk({"content": None}, usage=usage)).partition('{"content": null}')
+            template = self._content[usage] = (head + '{"content": ', "}" + tail)
+        return template[0] + json.dumps(text) + template[1]
 
 
 def finish(result: Result | Chunk) -> str:
@@ -371,13 +382,15 @@ class Gateway:
         self.metrics.gateway_request(client.name, route.provider, err.code)
         return from_cap(err)
 
-    async def reserve(self, client: Client, route: Route, request: Request) -> Hold:
+    async def reserve(self, client: Client, route: Route, request: Request, *, check: bool = False) -> Hold:
         """``request``'s worst case held against the client's and the provider's caps, atomically with every
         other request in flight; 402 (nothing sent, nothing held) when a cap would be exceeded. The caller
-        releases the hold once the usage is recorded."""
+        releases the hold once the usage is recorded. ``check``: :meth:`check` first, in the same worker call
+        (for a caller that did not check already)."""
         hold = Hold()
+        first = (lambda: self.check(client, route)) if check else None
         try:
-            await self.router.reserve(route, request, hold, client=client.name, client_cap=client.cap_usd)
+            await self.router.reserve(route, request, hold, first=first, client=client.name, client_cap=client.cap_usd)
         except SpendCapReached as err:
             raise self.refused(client, route, err) from None
         return hold
@@ -387,31 +400,36 @@ class Gateway:
         self.metrics.gateway_request(client.name, route.provider, err.code)
         return from_provider(err)
 
-    def record(self, client: Client, route: Route, usage: Usage, started: float) -> None:
-        """A whole answer: its usage and cost stored and counted (writes the ledger: blocking)."""
-        cost = self._store_usage(client, route, usage, "complete")
+    def record(self, client: Client, route: Route, usage: Usage, started: float, hold: Hold | None = None) -> None:
+        """A whole answer: its usage and cost stored and counted, ``hold``'s reservation closed in the same
+        transaction (writes the ledger: blocking)."""
+        cost = self._store_usage(client, route, usage, "complete", hold)
         self.metrics.reply(route.provider, usage.input_tokens, usage.output_tokens, cost, time.monotonic() - started)
         self.metrics.gateway_request(client.name, route.provider, "ok", cost)
 
-    def record_partial(self, client: Client, route: Route, request: Request, text: str, outcome: str | None) -> None:
+    def record_partial(
+        self, client: Client, route: Route, request: Request, text: str, outcome: str | None, hold: Hold | None = None
+    ) -> None:
         """A request cut short: tokens estimated (:func:`.governance.estimate_usage`, ≈len/4 of the prompt and of
         the text so far), so the spend counts towards the caps all the same (writes the ledger: blocking)."""
         usage = estimate_usage(request, text)
-        cost = self._store_usage(client, route, usage, "partial")
+        cost = self._store_usage(client, route, usage, "partial", hold)
         self.metrics.usage(route.provider, usage.input_tokens, usage.output_tokens, cost)
         if outcome is not None:
             self.metrics.gateway_request(client.name, route.provider, outcome, cost)
 
-    def _store_usage(self, client: Client, route: Route, usage: Usage, status: str) -> float:
+    def _store_usage(self, client: Client, route: Route, usage: Usage, status: str, hold: Hold | None) -> float:
         cost = self.governance.cost(route.provider, route.model, usage)
-        self.ledger.record_gateway_usage(
-            client.name, route.provider, route.model, tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens, cost_usd=cost, status=status,
-        )  # fmt: skip
+        with self.governance.settling(hold.reservation if hold else None):
+            self.ledger.record_gateway_usage(
+                client.name, route.provider, route.model, tokens_in=usage.input_tokens,
+                tokens_out=usage.output_tokens, cost_usd=cost, status=status,
+            )  # fmt: skip
         return cost
 
-    async def complete(self, client: Client, route: Route, request: Request) -> Result:
-        hold = await self.reserve(client, route, request)
+    async def complete(self, client: Client, route: Route, request: Request, *, check: bool = False) -> Result:
+        """``check``: :meth:`check` too, in the reservation's worker call (see :meth:`reserve`)."""
+        hold = await self.reserve(client, route, request, check=check)
         sent = hold.request
         assert sent is not None
         started = time.monotonic()
@@ -421,17 +439,20 @@ class Gateway:
             except ProviderError as err:
                 raise self.failed(client, route, err) from None
             except BaseException:  # cancelled while the provider worked: the prompt was sent, it counts
-                await in_thread_shielded(self.record_partial, client, route, sent, "", "partial")
+                await in_thread_shielded(self.record_partial, client, route, sent, "", "partial", hold)
                 raise
-            await in_thread(self.record, client, route, usage_or_estimate(result.usage, sent, result.text), started)
+            usage = usage_or_estimate(result.usage, sent, result.text)
+            await in_thread(self.record, client, route, usage, started, hold)
         finally:
-            hold.release()
+            await hold.arelease()
         return result
 
-    async def stream(self, client: Client, route: Route, request: Request) -> AsyncGenerator[Chunk, None]:
+    async def stream(
+        self, client: Client, route: Route, request: Request, *, check: bool = False
+    ) -> AsyncGenerator[Chunk, None]:
         """The provider's chunks; the first is awaited before this returns, so a provider that fails at once is
-        answered with an HTTP status, not a broken stream."""
-        hold = await self.reserve(client, route, request)
+        answered with an HTTP status, not a broken stream. ``check``: as :meth:`complete`'s."""
+        hold = await self.reserve(client, route, request, check=check)
         sent = hold.request
         assert sent is not None
         started = time.monotonic()
@@ -439,11 +460,11 @@ class Gateway:
         try:
             first = await anext(chunks, Chunk(done=True, usage=Usage()))
         except ProviderError as err:
-            hold.release()
+            await hold.arelease()
             raise self.failed(client, route, err) from None
         except BaseException:  # cancelled before the first chunk: the prompt was sent, it counts
-            await in_thread_shielded(self.record_partial, client, route, sent, "", "partial")
-            hold.release()
+            await in_thread_shielded(self.record_partial, client, route, sent, "", "partial", hold)
+            await hold.arelease()
             raise
         return self._rest(client, route, hold, _Stream(chunks, first, started))
 
@@ -458,7 +479,7 @@ class Gateway:
                 if chunk.done:
                     done = True
                     usage = usage_or_estimate(chunk.usage, sent, text)
-                    await in_thread(self.record, client, route, usage, stream.started)
+                    await in_thread(self.record, client, route, usage, stream.started, hold)
                 yield chunk
                 chunk = None if done else await anext(stream.chunks, None)
         except ProviderError as err:
@@ -467,8 +488,8 @@ class Gateway:
             raise
         finally:
             if not done:  # shielded: a cancelled task would not get past an await otherwise
-                await in_thread_shielded(self.record_partial, client, route, sent, text, outcome)
-            hold.release()
+                await in_thread_shielded(self.record_partial, client, route, sent, text, outcome, hold)
+            await hold.arelease()
             await stream.chunks.aclose()
 
 
@@ -486,7 +507,7 @@ async def events(
         yield sse(completion.chunk({"role": "assistant", "content": ""}, usage=include_usage))
         async for chunk in chunks:
             if chunk.text:
-                yield sse(completion.chunk({"content": chunk.text}, usage=include_usage))
+                yield completion.content_event(chunk.text, include_usage)
             if chunk.done:
                 for delta in call_deltas(chunk.tool_calls):
                     yield sse(completion.chunk(delta, usage=include_usage))

@@ -13,19 +13,31 @@ applies is sent with :data:`DEFAULT_OUTPUT_LIMIT`, so its worst case is known.
 A model without a price on a provider that has prices or a USD cap is refused (:class:`ModelNotPriced`): it would
 otherwise cost $0 and never reach a cap. A provider with no prices at all (a local engine) is free; give it token
 caps instead.
+
+Crashes: a reservation of a paid or capped request is also written to the ledger before the request leaves
+(:class:`.ledger.OpenReservation`: who it is for, its prompt's local token count, its worst case), and deleted in
+the very transaction that records the request's usage (:meth:`Governance.settling`), or when the request turned
+out to cost nothing (an outage: on release). So one still there at start was in flight when the process died, and
+:meth:`Governance.recover` bills it: for the partial reply stored for it (the prompt and the stored text, ≈len/4
+tokens each, never more than its worst case), or for its whole worst case when nothing stored can be attributed to
+it (a request answered whole, a gateway request, a stream killed before its first chunk was stored). Either way at
+most what was reserved, which the caps allowed: recorded spend stays within every cap after a crash too.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import itertools
 import json
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claw.threadweaver.ledger import Ledger
+from claw.threadweaver.ledger import Ledger, OpenReservation
 from claw.threadweaver.providers.model import Message, Request, Usage
 from claw.threadweaver.store import Thread
 
@@ -201,15 +213,30 @@ class Cap:
         )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Attribution:
+    """Where a thread's request is billed if the process dies before its usage is recorded: its reply goes under
+    ``parent_id``, or continues ``message_id`` after its first ``base_chars`` characters."""
+
+    parent_id: str | None = None
+    message_id: str | None = None
+    base_chars: int = 0
+
+
+log = logging.getLogger(__name__)
+
+
 class Reservation:
     """What one request in flight holds against its caps; :meth:`release` once its usage is recorded (again: a
     no-op; a reservation dropped without it is released when collected). ``request``: the request to send, with
-    the output limit its worst case was reckoned with."""
+    the output limit its worst case was reckoned with; ``row``: its row in the ledger's ``open_reservations``
+    while open there (None: closed, or never written)."""
 
     def __init__(self, governance: Governance | None, amounts: dict[Any, float], request: Request) -> None:
         self.request = request
         self.amounts = amounts
         self.id = -1  # the governance's number for it, once held
+        self.row: int | None = None
         self._governance = governance
 
     def release(self) -> None:
@@ -218,7 +245,9 @@ class Reservation:
             governance._release(self)
 
     def __del__(self) -> None:
-        self.release()
+        governance, self._governance = self._governance, None
+        if governance is not None:
+            governance._release(self, collected=True)
 
 
 class Governance:
@@ -236,6 +265,7 @@ class Governance:
         self._lock = threading.RLock()  # re-entrant: a collected reservation releases itself in any thread
         self._held: dict[int, dict[Any, float]] = {}
         self._ids = itertools.count()
+        self._closer: concurrent.futures.ThreadPoolExecutor | None = None  # closes rows off the event loop
 
     def price(self, provider: str, model: str) -> Price | None:
         """The model's price; :class:`ModelNotPriced` when its provider has prices or a USD cap but not for it."""
@@ -305,16 +335,21 @@ class Governance:
         thread: Thread | None = None,
         client: str | None = None,
         client_cap: float | None = None,
+        attribution: Attribution | None = None,
     ) -> Reservation:
         """Hold ``request``'s worst case against every cap that applies, or raise (nothing held) when one would be
-        exceeded; :class:`ModelNotPriced` for a model without a price on a priced or capped provider."""
+        exceeded; :class:`ModelNotPriced` for a model without a price on a priced or capped provider. A request
+        that is capped or costs money is written to the ledger's open reservations too (blocking), with
+        ``attribution`` (a thread's: where its reply is stored) for :meth:`recover`."""
         price = self.price(provider, model)
         caps = self.caps(provider, thread, client, client_cap)
-        if not caps:
+        paid = price is not None and price != Price()
+        if not caps and not paid:
             return Reservation(None, {}, request)
-        if request.max_output_tokens is None:
+        if caps and request.max_output_tokens is None:
             request = dataclasses.replace(request, max_output_tokens=DEFAULT_OUTPUT_LIMIT)
-        worst = Usage(prompt_bound(request), request.max_output_tokens or 0)
+        output = DEFAULT_OUTPUT_LIMIT if request.max_output_tokens is None else request.max_output_tokens
+        worst = Usage(prompt_bound(request), output)
         need = {"usd": price.cost(worst) if price else 0.0, "tokens": float(worst.input_tokens + worst.output_tokens)}
         with self._lock:
             for cap in caps:
@@ -324,11 +359,80 @@ class Governance:
             reservation = Reservation(self, {cap.key: need[cap.unit] for cap in caps}, request)
             reservation.id = next(self._ids)
             self._held[reservation.id] = reservation.amounts
+        where = attribution or Attribution()
+        entry = OpenReservation(
+            provider, model, thread.id if thread else None, client, where.parent_id, where.message_id,
+            where.base_chars, sum(map(estimate_tokens, request.messages)), worst.input_tokens, worst.output_tokens,
+            need["usd"],
+        )  # fmt: skip
+        try:
+            reservation.row = self.ledger.open_reservation(entry)
+        except BaseException:
+            reservation.release()
+            raise
         return reservation
 
-    def _release(self, reservation: Reservation) -> None:
+    def _release(self, reservation: Reservation, collected: bool = False) -> None:
+        """Free what ``reservation`` holds, after closing its ledger row if it is still open (the request cost
+        nothing): blocking (:meth:`.router.Hold.arelease` does it off the event loop), and held until the row is
+        closed, so a crash before then bills it within the caps. One the garbage collector found (dropped without
+        release: a turn never run) is freed at once and its row closed in a thread of its own, since a finalizer
+        may run where the store's locks are held."""
+        row, reservation.row = reservation.row, None
+        if row is not None and collected:
+            self._closing().submit(self._close, row)
+        else:
+            self._close(row)  # never raises: a failure is logged
         with self._lock:
             self._held.pop(reservation.id, None)
+
+    def _close(self, row: int | None) -> None:
+        if row is None:
+            return
+        try:
+            self.ledger.close_reservation(row)
+        except Exception:  # a store closed meanwhile: the next start bills it as left open
+            log.exception("could not close reservation %s in the ledger", row)
+
+    def _closing(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._closer is None:
+                self._closer = concurrent.futures.ThreadPoolExecutor()
+            return self._closer
+
+    @contextlib.contextmanager
+    def settling(self, reservation: Reservation | None) -> Iterator[None]:
+        """The transaction that records a request's usage (blocking): its open reservation is closed in it too,
+        so the ledger has the one or the other, never both nor neither. Release the reservation afterwards."""
+        row = None if reservation is None else reservation.row
+        if row is None:
+            yield
+            return
+        with self.ledger.db.write():
+            yield
+            self.ledger.close_reservation(row)
+        assert reservation is not None
+        reservation.row = None
+
+    def recover(self) -> list[tuple[OpenReservation, str, Usage, float]]:
+        """Bill the requests a crash left in flight (at start, before serving; blocking): each open reservation
+        for the partial reply stored for it (:meth:`.ledger.Ledger.stored_reply`: its prompt and that text, ≈len/4
+        tokens, each at most its worst case), else for its worst case, and close it; what was billed, where."""
+        billed = []
+        taken: set[str] = set()
+        for entry in self.ledger.open_reservations():
+            stored = self.ledger.stored_reply(entry, taken)
+            usage, cost, message = Usage(entry.worst_in, entry.worst_out), entry.worst_usd, None
+            if stored is not None:
+                message, text = stored
+                taken.add(message)
+                usage = Usage(
+                    min(entry.prompt_tokens, entry.worst_in), min(len(text) // CHARS_PER_TOKEN, entry.worst_out)
+                )
+                cost = min(self.cost(entry.provider, entry.model, usage), entry.worst_usd)
+            where = self.ledger.bill_open(entry, usage.input_tokens, usage.output_tokens, cost, message)
+            billed.append((entry, where, usage, cost))
+        return billed
 
     def cost(self, provider: str, model: str, usage: Usage) -> float:
         return self.prices.cost(provider, model, usage)

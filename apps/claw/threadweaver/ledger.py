@@ -3,11 +3,18 @@
 The threads' spend is their replies' recorded cost (the message graph, :mod:`.store`, holds it on each message);
 the gateway's is its own table, ``gateway_usage``: one row per request, with no message text, only who used what
 and what it cost. Governance (:mod:`.governance`) checks the caps against these sums.
+
+A paid request in flight has a row in ``open_reservations`` (:meth:`Ledger.open_reservation`): written before the
+request leaves, deleted in the same transaction that records its usage (:meth:`.governance.Governance.settling`),
+or once it turned out to cost nothing. A row still there at start was in flight when the process died; it is
+billed then (:meth:`.governance.Governance.recover`, :meth:`Ledger.bill_open`), so a crash loses no spend.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from claw.threadweaver.database import Database
@@ -27,7 +34,50 @@ CREATE TABLE IF NOT EXISTS gateway_usage (
 );
 CREATE INDEX IF NOT EXISTS gateway_usage_client ON gateway_usage(client);
 CREATE INDEX IF NOT EXISTS gateway_usage_provider ON gateway_usage(provider);
+CREATE TABLE IF NOT EXISTS open_reservations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    thread_id TEXT,
+    client TEXT,
+    parent_id TEXT,
+    message_id TEXT,
+    base_chars INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    worst_in INTEGER NOT NULL DEFAULT 0,
+    worst_out INTEGER NOT NULL DEFAULT 0,
+    worst_usd REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
 """
+
+
+@dataclass
+class OpenReservation:
+    """A paid request in flight, as the ledger keeps it until its usage is recorded: who it is for (``thread_id``
+    with the message its reply goes under, ``parent_id``, or the message it continues, ``message_id``, after its
+    first ``base_chars`` characters; or a gateway ``client``), its prompt's local token count (what a reply cut
+    short is billed for its input) and its worst case (what it may cost at most: its reservation)."""
+
+    provider: str
+    model: str
+    thread_id: str | None = None
+    client: str | None = None
+    parent_id: str | None = None
+    message_id: str | None = None
+    base_chars: int = 0
+    prompt_tokens: int = 0
+    worst_in: int = 0
+    worst_out: int = 0
+    worst_usd: float = 0.0
+    created_at: float = 0.0
+    id: int = 0
+
+
+_RESERVATION_COLUMNS = (
+    "provider, model, thread_id, client, parent_id, message_id, base_chars, prompt_tokens, worst_in, worst_out, "
+    "worst_usd, created_at"
+)
 
 
 def _usage_totals() -> dict[str, Any]:
@@ -70,6 +120,96 @@ class Ledger:
             f" + coalesce((SELECT sum({column}) FROM retired_spend {where}), 0)"
         )
         return self._sum(sql, bindings)
+
+    # -- reservations of requests in flight ------------------------------------------------------------------
+
+    def open_reservation(self, reservation: OpenReservation) -> int:
+        """Record a request about to leave (committed before it returns); its row id."""
+        reservation.created_at = reservation.created_at or time.time()
+        values = astuple(reservation)[:-1]
+        return self.db.execute(
+            f"INSERT INTO open_reservations ({_RESERVATION_COLUMNS}) VALUES ({', '.join('?' * len(values))})", values
+        )
+
+    def close_reservation(self, row: int) -> None:
+        """The request's usage is recorded, or it cost nothing (inside the recording transaction when in one)."""
+        self.db.execute("DELETE FROM open_reservations WHERE id = ?", (row,))
+
+    def open_reservations(self) -> list[OpenReservation]:
+        """The requests in flight, oldest first: at start, those a crash left unbilled."""
+        rows = self.db.rows(f"SELECT {_RESERVATION_COLUMNS}, id FROM open_reservations ORDER BY id")
+        return [OpenReservation(*row) for row in rows]
+
+    def stored_reply(self, reservation: OpenReservation, taken: set[str]) -> tuple[str, str] | None:
+        """What a thread's request left in the store: ``(message id, its text)``. For a continuation, the message
+        it continues, with the text appended after ``base_chars`` (None when none was); for a new reply, the
+        oldest partial, unbilled reply under its parent made since it was reserved and not in ``taken`` (another
+        request's); None for the gateway's or when there is none."""
+        if reservation.thread_id is None:
+            return None
+        if reservation.message_id is not None:
+            rows = self.db.rows("SELECT content FROM messages WHERE id = ?", (reservation.message_id,))
+            text = rows[0][0][reservation.base_chars :] if rows else ""
+            return (reservation.message_id, text) if text else None
+        rows = self.db.rows(
+            "SELECT id, content FROM messages WHERE thread_id = ? AND parent_id IS ? AND role = 'assistant' "
+            "AND status = 'partial' AND provider = ? AND tokens_in = 0 AND tokens_out = 0 AND cost_usd = 0 "
+            "AND created_at >= ? ORDER BY seq",
+            (reservation.thread_id, reservation.parent_id, reservation.provider, reservation.created_at),
+        )
+        return next(((id_, text) for id_, text in rows if id_ not in taken), None)
+
+    def bill_open(
+        self, reservation: OpenReservation, tokens_in: int, tokens_out: int, cost_usd: float, message_id: str | None
+    ) -> str:
+        """Bill a reservation a crash left open and close it, in one transaction; where the bill went:
+
+        ``message`` added to ``message_id``'s usage (the partial reply stored for it, or the message a
+        continuation extends), ``thread`` an empty ``partial`` reply under its parent (left out
+        of the history, like a stream cut before its first chunk), ``gateway`` a ``gateway_usage`` row of status
+        ``recovered``, ``retired`` a ``retired_spend`` row (its thread was deleted meanwhile: the provider caps and
+        the totals still count it)."""
+        usage = (tokens_in, tokens_out, cost_usd)
+        with self.db.write() as db:
+            where = self._bill(db, reservation, usage, message_id)
+            db.execute("DELETE FROM open_reservations WHERE id = ?", (reservation.id,))
+        return where
+
+    def _bill(self, db: Any, reservation: OpenReservation, usage: tuple[int, int, float], message: str | None) -> str:
+        provider, model, now = reservation.provider, reservation.model, time.time()
+        if reservation.message_id is not None and message is None:
+            message = reservation.message_id  # a continuation's message takes even its worst case
+        if message is not None and db.execute("SELECT 1 FROM messages WHERE id = ?", (message,)).fetchall():
+            db.execute(
+                "UPDATE messages SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, "
+                "cost_usd = cost_usd + ? WHERE id = ?",
+                (*usage, message),
+            )
+            return "message"
+        thread = reservation.thread_id
+        if thread is not None and db.execute("SELECT 1 FROM threads WHERE id = ?", (thread,)).fetchall():
+            parent = reservation.parent_id
+            if parent is not None and not db.execute("SELECT 1 FROM messages WHERE id = ?", (parent,)).fetchall():
+                parent = None
+            db.execute(
+                "INSERT INTO messages (id, thread_id, parent_id, role, content, status, provider, model, tokens_in, "
+                "tokens_out, cost_usd, created_at) VALUES (?, ?, ?, 'assistant', '', 'partial', ?, ?, ?, ?, ?, ?)",
+                (uuid.uuid4().hex, thread, parent, provider, model, *usage, now),
+            )
+            return "thread"
+        if reservation.client is not None:
+            db.execute(
+                "INSERT INTO gateway_usage (client, provider, model, tokens_in, tokens_out, cost_usd, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'recovered', ?)",
+                (reservation.client, provider, model, *usage, now),
+            )
+            return "gateway"
+        db.execute(
+            "INSERT INTO retired_spend (provider, model, tokens_in, tokens_out, cost_usd, messages, retired_at) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?)",
+            (provider, model, *usage, now),
+        )
+        return "retired"
 
     # -- the gateway's usage (no message text: only who used what, and what it cost) ------------------------
 

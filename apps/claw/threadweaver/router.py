@@ -9,12 +9,12 @@ reported.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from claw.threadweaver.blocking import in_thread
-from claw.threadweaver.governance import Governance, Reservation, SpendCapReached
+from claw.threadweaver.blocking import in_thread, in_thread_shielded
+from claw.threadweaver.governance import Attribution, Governance, Reservation, SpendCapReached
 from claw.threadweaver.providers import Provider
 from claw.threadweaver.providers.errors import FALLBACK_ON, ProviderError
 from claw.threadweaver.providers.model import Chunk, Request, Result
@@ -36,17 +36,29 @@ class Route:
 @dataclass
 class Hold:
     """The request under way: its route, the request as sent (model and output limit filled in), its reservation
-    against the caps, and whether it was sent. The caller releases it once the reply's usage is recorded."""
+    against the caps, and whether it was sent. The caller releases it once the reply's usage is recorded (in the
+    same transaction: :meth:`.governance.Governance.settling`). ``attribution``: where a thread's reply is stored,
+    kept with every reservation the hold takes (for :meth:`.governance.Governance.recover`)."""
 
     route: Route | None = None
     request: Request | None = None
     reservation: Reservation | None = None
     sent: bool = False
+    attribution: Attribution | None = None
 
     def release(self) -> None:
+        """Blocking when its reservation is still open in the ledger (nothing was recorded): see :meth:`arelease`."""
         if self.reservation is not None:
             self.reservation.release()
         self.route, self.request, self.reservation, self.sent = None, None, None, False
+
+    async def arelease(self) -> None:
+        """:meth:`release` from the event loop: a reservation still open in the ledger is closed in a worker
+        thread, to the end even when the caller is being cancelled."""
+        if self.reservation is not None and self.reservation.row is not None:
+            await in_thread_shielded(self.release)
+        else:
+            self.release()
 
 
 class Router:
@@ -77,14 +89,24 @@ class Router:
             routes.append(Route(thread.fallback_provider, thread.fallback_model or thread.model))
         return routes
 
-    async def reserve(self, route: Route, request: Request, hold: Hold, **who: Any) -> None:
+    async def reserve(
+        self, route: Route, request: Request, hold: Hold, *, first: Callable[[], None] | None = None, **who: Any
+    ) -> None:
         """Reserve ``request``'s worst case on ``route`` (``who``: ``thread=`` or ``client=``/``client_cap=``) and
-        keep it in ``hold`` (releasing what it held); raises :class:`SpendCapReached` and holds nothing then."""
+        keep it in ``hold`` (releasing what it held); raises :class:`SpendCapReached` and holds nothing then.
+        ``first``: a blocking check run just before, in the same worker thread (one trip off the event loop, not
+        two); what it raises is raised, nothing held."""
         self.validate(route.provider)
         hold.release()
         limit = self.providers[route.provider].output_limit(request.max_output_tokens)
         bounded = dataclasses.replace(request, model=route.model, max_output_tokens=limit)
-        reservation = await in_thread(self.governance.reserve, route.provider, route.model, bounded, **who)
+
+        def reserve() -> Reservation:
+            if first is not None:
+                first()
+            return self.governance.reserve(route.provider, route.model, bounded, attribution=hold.attribution, **who)
+
+        reservation = await in_thread(reserve)
         hold.route, hold.request, hold.reservation = route, reservation.request, reservation
 
     async def _usable(self, thread: Thread, route: Route, first: bool, request: Request, hold: Hold) -> bool:
@@ -111,13 +133,13 @@ class Router:
                 try:
                     return route, await self.providers[route.provider].complete(mine.request)
                 except FALLBACK_ON as err:
-                    mine.release()  # an outage costs nothing
+                    await mine.arelease()  # an outage costs nothing
                     outage = err
             assert outage is not None
             raise outage
         finally:
             if hold is None:
-                mine.release()
+                await mine.arelease()
 
     async def stream(
         self, thread: Thread, request: Request, hold: Hold | None = None
@@ -140,10 +162,10 @@ class Router:
                 except FALLBACK_ON as err:
                     if started:
                         raise
-                    mine.release()
+                    await mine.arelease()
                     outage = err
             assert outage is not None
             raise outage
         finally:
             if hold is None:
-                mine.release()
+                await mine.arelease()

@@ -7,7 +7,7 @@ provider and gateway client, is the ledger's (:mod:`.ledger`), in the same file.
 
 Durability: :meth:`add_message` commits before it returns (the user's message is safe before any provider is
 called); a streamed reply is a row made with status ``partial`` and appended to by :class:`ReplyWriter` every
-few chunks or 250 ms, then marked ``complete``. A process killed mid-stream leaves the partial reply.
+250 ms (or 16 KiB), then marked ``complete``. A process killed mid-stream leaves the partial reply.
 """
 
 from __future__ import annotations
@@ -410,6 +410,38 @@ class ThreadStore:
             )  # fmt: skip
         return self.message(message_id)
 
+    def extend(
+        self,
+        message_id: str,
+        text: str = "",
+        *,
+        status: Status | None = None,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
+        finish_reason: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> StoredMessage:
+        """A continuation of a message: ``text`` appended (indexed for search like any text) and its usage and
+        cost added to the message's, in one transaction; ``status`` (None: unchanged), ``tool_calls`` and
+        ``finish_reason`` (None: unchanged) replaced; ``provider``/``model`` only where the message had none."""
+        with self.db.write() as db:
+            current = self.message(message_id)
+            db.execute(
+                "UPDATE messages SET content = content || ?, status = ?, tool_calls = ?, tokens_in = tokens_in + ?, "
+                "tokens_out = tokens_out + ?, cost_usd = cost_usd + ?, finish_reason = ?, provider = ?, model = ? "
+                "WHERE id = ?",
+                (
+                    text, status or current.status,
+                    json.dumps(list(current.tool_calls if tool_calls is None else tool_calls)),
+                    tokens_in, tokens_out, cost_usd, finish_reason or current.finish_reason,
+                    current.provider or provider, current.model or model, message_id,
+                ),
+            )  # fmt: skip
+        return self.message(message_id)
+
     # -- the tree -----------------------------------------------------------------------------------------
 
     def path(self, leaf_id: str) -> list[StoredMessage]:
@@ -471,17 +503,36 @@ class ThreadStore:
 
 
 class ReplyWriter:
-    """A streamed reply: a ``partial`` row, appended to every ``every_chunks`` chunks or ``every_s`` seconds."""
+    """A streamed reply: a ``partial`` row, appended to every ``every_s`` seconds, or once ``every_chars``
+    characters (or ``every_chunks`` chunks, when given) wait. Batched by time, not by chunk: each append is a
+    transaction that re-indexes the row for search, so a fast stream (a thousand chunks a second) must not pay one
+    per few chunks; a crash loses at most the last ``every_s`` of text.
+
+    :meth:`buffer` keeps a chunk without any I/O and says whether a flush is due, so a caller on the event loop goes
+    to a worker thread for :meth:`flush` only then (:meth:`add` does both, blocking).
+
+    With ``base`` (:meth:`extend`), the reply continues a stored message: the text is appended to it, and
+    :meth:`finish` adds the usage to the message's and keeps its text before the continuation."""
 
     def __init__(
-        self, store: ThreadStore, message: StoredMessage, *, every_chunks: int = 8, every_s: float = 0.25
+        self,
+        store: ThreadStore,
+        message: StoredMessage,
+        *,
+        every_chunks: int | None = None,
+        every_s: float = 0.25,
+        every_chars: int = 16384,
+        base: StoredMessage | None = None,
     ) -> None:
         self.store = store
         self.message = message
         self.every_chunks = every_chunks
         self.every_s = every_s
+        self.every_chars = every_chars
+        self.base = base
         self.text: list[str] = []
         self._pending: list[str] = []
+        self._pending_chars = 0
         self._last_flush = time.monotonic()
 
     @classmethod
@@ -493,18 +544,34 @@ class ReplyWriter:
         )
         return cls(store, message, **options)
 
+    @classmethod
+    def extend(cls, store: ThreadStore, message: StoredMessage, **options: Any) -> ReplyWriter:
+        """Continue ``message``: marked ``partial`` until :meth:`finish` (a crash leaves it so)."""
+        return cls(store, store.extend(message.id, status="partial"), base=message, **options)
+
     def add(self, text: str) -> None:
+        """:meth:`buffer`, then :meth:`flush` when one is due (blocking then)."""
+        if self.buffer(text):
+            self.flush()
+
+    def buffer(self, text: str) -> bool:
+        """Keep ``text`` for the next flush (no I/O); True when a flush is due."""
         if not text:
-            return
+            return False
         self.text.append(text)
         self._pending.append(text)
-        if len(self._pending) >= self.every_chunks or time.monotonic() - self._last_flush >= self.every_s:
-            self.flush()
+        self._pending_chars += len(text)
+        return (
+            time.monotonic() - self._last_flush >= self.every_s
+            or self._pending_chars >= self.every_chars
+            or (self.every_chunks is not None and len(self._pending) >= self.every_chunks)
+        )
 
     def flush(self) -> None:
         if self._pending:
             self.store.append(self.message.id, "".join(self._pending))
             self._pending.clear()
+            self._pending_chars = 0
         self._last_flush = time.monotonic()
 
     @property
@@ -513,4 +580,14 @@ class ReplyWriter:
 
     def finish(self, **fields: Any) -> StoredMessage:
         self.flush()
+        base = self.base
+        if base is not None:
+            # The message's own text and usage stay; the continuation's are added. A blocked continuation keeps
+            # none of its text and leaves the message as it was (its cost is added all the same).
+            if fields.get("status") == "blocked":
+                fields["status"] = base.status
+            if fields.get("content") is not None:
+                fields["content"] = base.content + fields["content"]
+            for name in ("tokens_in", "tokens_out", "cost_usd"):
+                fields[name] = fields.get(name, 0) + getattr(base, name)
         return self.store.finish(self.message.id, **fields)

@@ -10,6 +10,10 @@ Each list or call opens its own short streamable HTTP session with the SDK's cli
 loopback, a session costs milliseconds, and no connection outlives the request that needed it (a restarted
 server is simply found again). Tool lists are cached for ``ttl_s`` so one turn's rounds do not re-list; a server
 that does not answer is not cached, so it is tried again on the next turn, and until then its tools are missing.
+
+The MCP SDK (some 20 MiB of modules) is imported on first use, not at start, and in a worker thread (the import
+takes a second, which the event loop does not wait for): a console with no MCP server configured, or not yet
+asked for tools, does without it.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from mcp import Client
-from mcp import types as mcp_types
+import anyio.to_thread
 
-from claw.mcp.client import keyed_transport, read_key
 from claw.threadweaver.providers.model import ToolSpec
+
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp import types as mcp_types
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +145,11 @@ def describe_error(err: BaseException) -> str:
 
 def result_text(result: mcp_types.CallToolResult) -> str:
     """The text blocks of a tool result, joined; structured content when there is no text; other blocks named."""
+    from mcp.types import TextContent
+
     parts: list[str] = []
     for block in result.content:
-        if isinstance(block, mcp_types.TextContent):
+        if isinstance(block, TextContent):
             parts.append(block.text)
         else:
             parts.append(f"[{block.type} content not shown]")
@@ -153,6 +161,24 @@ def result_text(result: mcp_types.CallToolResult) -> str:
 def error_text(message: str) -> str:
     # Providers' tool results have no error flag that every adapter carries; the text itself must say it.
     return message if message.lower().startswith("error") else f"Error: {message}"
+
+
+_sdk_loaded = False
+
+
+async def _load_sdk() -> None:
+    """The MCP SDK imported, the first time in a worker thread, so the event loop never waits for the import."""
+    global _sdk_loaded
+    if not _sdk_loaded:
+        await anyio.to_thread.run_sync(_import_sdk)
+        _sdk_loaded = True
+
+
+def _import_sdk() -> None:
+    import mcp.types  # noqa: F401
+    from mcp import Client  # noqa: F401
+
+    from claw.mcp.client import keyed_transport  # noqa: F401
 
 
 class ToolCatalogue:
@@ -175,6 +201,10 @@ class ToolCatalogue:
 
     def _client(self, server: str) -> Client:
         # No response cache in the client: this catalogue has its own, and a client lives for one request.
+        from mcp import Client  # imported already (_load_sdk)
+
+        from claw.mcp.client import keyed_transport, read_key
+
         config = self.servers[server]
         key = None if config.key_file is None else read_key(config.key_file)
         return Client(keyed_transport(config.url, key), read_timeout_seconds=self.timeout_s, cache=None)
@@ -183,6 +213,7 @@ class ToolCatalogue:
 
     async def listing(self) -> Listing:
         """All servers' tools, each server listed concurrently (a slow one delays no other by more than its own)."""
+        await _load_sdk()
         results: dict[str, ServerStatus | list[Tool]] = {}
 
         async def one(name: str) -> None:
@@ -255,6 +286,7 @@ class ToolCatalogue:
         tool = listing.tools.get(name)
         if tool is None:
             return self.unknown(listing, name)
+        await _load_sdk()
         try:
             with anyio.fail_after(self.timeout_s):
                 async with self._client(tool.server) as client:

@@ -120,11 +120,28 @@ class HttpProvider:
                 yield chunk
 
 
+async def lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The body's lines without their ends, as SSE and NDJSON end them: LF, CRLF or CR, and nothing else (httpx's
+    ``aiter_lines`` also splits at the other characters ``str.splitlines`` knows, U+2028 among them, which may
+    stand raw inside a JSON string). Read from the decoded bytes directly: a stream's every chunk passes one
+    layer here instead of ``aiter_text`` and ``aiter_lines`` on top of ``aiter_bytes``."""
+    encoding = response.encoding or "utf-8"
+    rest = b""
+    async for data in response.aiter_bytes():
+        parts = (rest + data if rest else data).splitlines(keepends=True)  # bytes: LF, CR and CRLF only
+        # The last part waits for more: it has no end yet, or ends in CR, which an LF in the next read may follow.
+        rest = parts.pop() if parts and not parts[-1].endswith(b"\n") else b""
+        for part in parts:
+            yield part.rstrip(b"\r\n").decode(encoding, "replace")
+    if rest:
+        yield rest.rstrip(b"\r\n").decode(encoding, "replace")
+
+
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
     """``(event, data)`` for each Server-Sent Event (multi-line data joined with newlines)."""
     event: str | None = None
     data: list[str] = []
-    async for line in response.aiter_lines():
+    async for line in lines(response):
         if not line:
             if data:
                 yield event, "\n".join(data)
@@ -143,6 +160,6 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None
 
 
 async def ndjson(response: httpx.Response) -> AsyncIterator[Any]:
-    async for line in response.aiter_lines():
+    async for line in lines(response):
         if line.strip():
             yield json.loads(line)

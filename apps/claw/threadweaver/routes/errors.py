@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from claw.threadweaver.approvals import InvalidDecisions, NotPending
+from claw.threadweaver.console import NotContinuable
 from claw.threadweaver.gateway import GatewayError, error_response
 from claw.threadweaver.governance import SpendCapReached
 from claw.threadweaver.hooks import HookBlocked, HookFailed, HookTimeout
@@ -89,8 +90,10 @@ async def capped(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def coded(request: Request, exc: Exception) -> JSONResponse:
-    """An error with its own ``code``: 409 when nothing is pending, 422 for incomplete decisions."""
-    return error(409 if isinstance(exc, NotPending) else 422, getattr(exc, "code", "error"), str(exc))
+    """An error with its own ``code``: 409 when nothing is pending, 422 for incomplete decisions; a reply that
+    cannot be continued: its own ``status`` (422, or 409 when answered already or being written)."""
+    status = getattr(exc, "status", None) or (409 if isinstance(exc, NotPending) else 422)
+    return error(status, getattr(exc, "code", "error"), str(exc))
 
 
 async def turn_failed(request: Request, exc: Exception) -> JSONResponse:
@@ -107,6 +110,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SpendCapReached, capped)
     app.add_exception_handler(NotPending, coded)
     app.add_exception_handler(InvalidDecisions, coded)
+    app.add_exception_handler(NotContinuable, coded)
     for kind in (HookBlocked, HookFailed, ProviderError):
         app.add_exception_handler(kind, turn_failed)
     app.add_exception_handler(GatewayError, error_response)

@@ -56,7 +56,7 @@ async def filtered(
             text = await reply_filter.chunk(chunk.text)
             if chunk.done and reply_filter.hold_back:
                 text = await reply_filter.finish()
-            yield dataclasses.replace(chunk, text=text)
+            yield chunk if text is chunk.text else dataclasses.replace(chunk, text=text)
     except (HookBlocked, HookFailed) as err:
         raise hook_failed(err) from None
     finally:
@@ -70,7 +70,11 @@ async def chat_completions(
     client = gateway.authenticate(request.headers.get("authorization"))
     body = parse_body(await request.body())
     route = gateway.resolve(client, body.model)
-    await in_thread(gateway.check, client, route)  # the caps: ledger queries
+    # The caps reached already (ledger queries) are checked before the pre_send hooks run; with no such hook,
+    # nothing happens in between, so the check goes with the reservation, in one worker call.
+    check_apart = console.hooks.has("pre_send")
+    if check_apart:
+        await in_thread(gateway.check, client, route)
     completion = Completion(body.model)
     provider_request = gateway.limit(client, body.to_request(route.model))  # the client's limits
 
@@ -86,13 +90,13 @@ async def chat_completions(
     provider_request.messages = context.messages
     reply_filter = ReplyFilter(console.hooks, context)
     if not body.stream:
-        result = await gateway.complete(client, route, provider_request)
+        result = await gateway.complete(client, route, provider_request, check=not check_apart)
         try:
             result = dataclasses.replace(result, text=await reply_filter.whole(result.text))
         except (HookBlocked, HookFailed) as err:
             raise hook_failed(err) from None
         return JSONResponse(completion.body(result))
-    chunks = await gateway.stream(client, route, provider_request)
+    chunks = await gateway.stream(client, route, provider_request, check=not check_apart)
     return StreamingResponse(
         events(completion, filtered(chunks, reply_filter, hook_failed), body.include_usage),
         media_type="text/event-stream",

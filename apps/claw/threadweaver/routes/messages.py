@@ -1,5 +1,6 @@
-"""Messages: post one and get the turn (JSON) or its events (SSE), approve or deny a reply's tool calls, and
-regenerate a reply (a new sibling under the same parent; the old one stays).
+"""Messages: post one and get the turn (JSON) or its events (SSE), approve or deny a reply's tool calls,
+regenerate a reply (a new sibling under the same parent; the old one stays), and continue a reply (the rest of it
+appended to the same message).
 
 The console (:mod:`..console`) runs the turn; its store queries and hooks run in worker threads, so these
 ``async`` routes never block the event loop while a turn streams.
@@ -68,3 +69,16 @@ async def regenerate_stream(thread_id: str, message_id: str, console: ConsoleDep
         return views.sse(await console.regenerate_stream(thread_id, message_id))
     except NotRegenerable as err:
         raise HTTPException(422, str(err)) from err
+
+
+@router.post("/{message_id}/continue")
+async def continue_reply(thread_id: str, message_id: str, console: ConsoleDep) -> dict[str, Any]:
+    """Ask the reply's provider and model for the rest of it, appended to the same message: 404 unknown, 422
+    ``not_continuable``, 409 ``reply_answered`` or ``reply_busy``, 402 a cap (errors: NotContinuable's handler)."""
+    turn = await console.continue_reply(thread_id, message_id)
+    return {"reply": views.message(turn.reply), **views.turn(turn)}
+
+
+@router.post("/{message_id}/continue/stream")
+async def continue_stream(thread_id: str, message_id: str, console: ConsoleDep) -> StreamingResponse:
+    return views.sse(await console.continue_stream(thread_id, message_id))

@@ -288,13 +288,13 @@ function messageView(m, last) {
   return h(
     "article",
     { class: `msg ${m.role} ${m.status}`, dataset: { id: m.id } },
-    messageHead(m),
+    messageHead(m, last),
     h("div", { class: "text" }, m.content),
     toolCallsView(m, last),
   );
 }
 
-function messageHead(m) {
+function messageHead(m, last) {
   const head = h("header", { class: "head" }, h("span", { class: "role" }, roleLabel(m)));
   if (m.role === "assistant" && m.provider) {
     const cost = m.cost_usd ? ` · ${usd(m.cost_usd)}` : "";
@@ -307,6 +307,11 @@ function messageHead(m) {
   }
   if (m.role === "assistant" && m.parent_id) {
     head.append(h("button", { type: "button", class: "link regen", on: { click: () => regenerate(m) } }, "regenerate"));
+  }
+  // The newest reply of the branch, with text and no tool calls: its rest can be asked for (cut by the output
+  // limit, an abort or a crash).
+  if (m.role === "assistant" && last && m.content && !(m.tool_calls || []).length && m.status !== "blocked") {
+    head.append(h("button", { type: "button", class: "link cont", on: { click: () => continueReply(m) } }, "continue"));
   }
   return head;
 }
@@ -477,6 +482,21 @@ async function regenerate(m) {
   renderMessages(cut >= 0 ? path.slice(0, cut) : path);
   const last = { id: m.parent_id, failed: false };
   await runStream(`/threads/${state.thread.id}/messages/${m.id}/regenerate/stream`, {}, liveReply(), last);
+}
+
+/** Ask for the rest of a reply: it streams onto the end of the same message (stored there too). */
+async function continueReply(m) {
+  if (state.busy) return;
+  const card = $("#messages").querySelector(`[data-id="${CSS.escape(m.id)}"]`);
+  if (!card) return;
+  card.classList.add("streaming");
+  const text = document.createTextNode("");
+  card.querySelector(".text").append(text);
+  const tools = h("ul", { class: "tools" });
+  card.append(tools);
+  const scroll = () => ($("#messages").scrollTop = $("#messages").scrollHeight);
+  const last = { id: m.id, failed: false };
+  await runStream(`/threads/${state.thread.id}/messages/${m.id}/continue/stream`, {}, { card, text, tools, scroll }, last);
 }
 
 // -- tool approvals -------------------------------------------------------------------------------------
