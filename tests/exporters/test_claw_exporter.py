@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import statistics
@@ -417,6 +418,9 @@ def live_collector(pi5_root, fake_engine, led_socket, crush_url, tmp_path) -> Cl
     shutil.copytree(pi5_root, root)
     (root / "run").mkdir()
     (root / "run/claw-watts").write_text("4.6\n")
+    pull_result = tmp_path / "pull-result.json"
+    now = "2026-03-01T03:14:30+00:00"
+    pull_result.write_text(json.dumps({"revision": "a" * 40, "outcome": "updated", "started": now, "finished": now}))
     return collector(
         root,
         runner=FakeSystemctl(dict.fromkeys(CLAW_UNITS, "active")),
@@ -425,6 +429,7 @@ def live_collector(pi5_root, fake_engine, led_socket, crush_url, tmp_path) -> Cl
         units=CLAW_UNITS,
         claw_power_file=Path("/run/claw-watts"),
         crush_metrics_url=crush_url,
+        pull_result_file=pull_result,
     )
 
 

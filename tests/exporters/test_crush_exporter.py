@@ -175,12 +175,17 @@ def test_unknown_engine_rejected(tmp_path):
         CrushCollector(tmp_path, engine="vllm")
 
 
-def full_exposition(jetson_root, url: str) -> bytes:
-    return generate_latest(registry_for(CrushCollector(jetson_root, engine="ollama", engine_url=url)))
+def full_exposition(jetson_root, url: str, tmp_path: Path) -> bytes:
+    """Every source: the simulated Jetson, the engine and a pull result."""
+    now = "2026-03-01T03:14:30+00:00"
+    pull_result = tmp_path / "pull-result.json"
+    pull_result.write_text(json.dumps({"revision": "a" * 40, "outcome": "updated", "started": now, "finished": now}))
+    collector = CrushCollector(jetson_root, engine="ollama", engine_url=url, pull_result_file=pull_result)
+    return generate_latest(registry_for(collector))
 
 
-def test_exposition_has_help_type_and_every_family(jetson_root, fake_engine, ollama_routes):
-    text = full_exposition(jetson_root, fake_engine(ollama_routes)).decode()
+def test_exposition_has_help_type_and_every_family(jetson_root, fake_engine, ollama_routes, tmp_path):
+    text = full_exposition(jetson_root, fake_engine(ollama_routes), tmp_path).decode()
     families = {family.name: family for family in text_string_to_metric_families(text)}
     assert set(families) == set(FAMILIES)
     for name, family in families.items():
@@ -189,11 +194,11 @@ def test_exposition_has_help_type_and_every_family(jetson_root, fake_engine, oll
         assert not name.endswith("_total"), name
 
 
-def test_exposition_passes_promtool(jetson_root, fake_engine, ollama_routes):
+def test_exposition_passes_promtool(jetson_root, fake_engine, ollama_routes, tmp_path):
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not on PATH (Debian/Ubuntu package 'prometheus' provides it)")
-    text = full_exposition(jetson_root, fake_engine(ollama_routes))
+    text = full_exposition(jetson_root, fake_engine(ollama_routes), tmp_path)
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30, check=False)
     report = (result.stdout + result.stderr).decode()
     assert result.returncode == 0, report

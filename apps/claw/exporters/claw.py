@@ -7,8 +7,9 @@ that is missing or failed emits no value metrics; ``claw_source_available{source
 
 Sources: ``thermal`` (thermal zones), ``throttled`` (firmware ``get_throttled``), ``fan`` (pwm-fan hwmon),
 ``nvme`` (NVMe identity and hwmon temperature), ``openclaw`` (``GET {gateway}/healthz``), ``leds`` (the LED
-daemon's ``get``), ``units`` (``systemctl show -p ActiveState --value``), ``claw_power`` (a configured power file)
-and ``crush_power`` (``crush_power_rail_watts{rail="VDD_IN"}`` from the crush exporter).
+daemon's ``get``), ``units`` (``systemctl show -p ActiveState --value``), ``claw_power`` (a configured power file),
+``crush_power`` (``crush_power_rail_watts{rail="VDD_IN"}`` from the crush exporter) and ``pull`` (the node's last
+pull-mode run, ``/var/lib/claw/pull-result.json``: :mod:`claw.exporters.pull`).
 
 The electricity estimate adds each node's power, measured when its source is available and the configured idle
 figure otherwise, and prices it at the current draw: ``watts * 24 h * 30.44 days / 1000 * price per kWh``.
@@ -47,7 +48,7 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from claw import __version__
-from claw.exporters import jetson_sysfs, pi_sysfs
+from claw.exporters import jetson_sysfs, pi_sysfs, pull
 from claw.exporters.serving import parse_listen, serve_until_stopped
 from claw.leds.client import LedClient, LedDaemonUnavailable, LedRequestError
 from claw.leds.protocol import DEFAULT_SOCKET
@@ -58,7 +59,7 @@ log = logging.getLogger("claw.exporters.claw")
 
 DEFAULT_TIMEOUT_S = 0.5
 HOURS_PER_MONTH = 24 * 30.44
-SOURCES = ("thermal", "throttled", "fan", "nvme", "openclaw", "leds", "units", "claw_power", "crush_power")
+SOURCES = ("thermal", "throttled", "fan", "nvme", "openclaw", "leds", "units", "claw_power", "crush_power", "pull")
 LED_LEVELS = ("none", *(level.label for level in Level))
 ACTIVE_STATES = frozenset({"active", "reloading"})
 CRUSH_POWER_METRIC = "crush_power_rail_watts"
@@ -96,6 +97,7 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Estimated cost of a 30.44-day month at the current total draw of all nodes.",
         ("currency",),
     ),
+    **pull.families("claw"),
     "claw_build_info": ("The picocluster-claw version this exporter runs; always 1.", ("version",)),
     "claw_scrape_duration_seconds": ("Time this exporter took to read all its sources.", ()),
     "claw_source_available": (
@@ -133,6 +135,8 @@ class ClawExporterSettings(BaseModel):
     # Idle draw used when a node's power is not measured; None leaves the node out of the estimate.
     claw_idle_watts: float | None = Field(default=5.0, ge=0)
     crush_idle_watts: float | None = Field(default=9.0, ge=0)
+    # The node's last pull-mode run (role pull writes it); None leaves the pull source out.
+    pull_result_file: Path | None = None
     price_per_kwh: float = Field(default=0.20, ge=0)
     currency: str = Field(default="USD", pattern=r"^[A-Za-z]{3}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -256,6 +260,7 @@ class ClawCollector(Collector):
         available["claw_power"] = claw_watts is not None
         available["crush_power"] = crush_watts is not None
         self._add_power(families, claw_watts, crush_watts)
+        available["pull"] = self._add_pull(families)
 
         for source in SOURCES:
             families["claw_source_available"].add_metric([source], 1.0 if available[source] else 0.0)
@@ -296,6 +301,16 @@ class ClawCollector(Collector):
             for sensor, celsius in drive.temperatures.items():
                 families["claw_nvme_temperature_celsius"].add_metric([drive.device, sensor], celsius)
         return bool(drives)
+
+    def _add_pull(self, families: dict[str, GaugeMetricFamily]) -> bool:
+        if self.settings.pull_result_file is None:
+            return False
+        result, error = pull.read_result(self.settings.pull_result_file)
+        self._log_change("pull", error)
+        if result is None:
+            return False
+        pull.add_metrics(families, "claw", result)
+        return True
 
     # --- parallel sources: each returns a Reading and never raises --------------------------------------------
 
@@ -451,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--leds-socket", type=Path, help=f"LED daemon socket (default {DEFAULT_SOCKET})")
     parser.add_argument("--crush-metrics-url", help="the crush exporter's metrics URL, e.g. http://crush:PORT/metrics")
     parser.add_argument("--claw-power-file", type=Path, help="file holding claw's power draw in watts")
+    parser.add_argument("--pull-result-file", type=Path, help=f"the node's pull result ({pull.DEFAULT_RESULT_FILE})")
     parser.add_argument(
         "--unit", dest="units", action="append", help="systemd unit to report (repeat; replaces the file's list)"
     )

@@ -4,10 +4,13 @@ A custom collector reads sysfs and the engine API afresh on every scrape. Values
 hertz, volts, amperes, watts, Celsius, bytes, seconds). A source that is missing (a non-Jetson host, an engine
 that is down) emits no value metrics at all; ``crush_source_available{source}`` says 0 for it instead.
 
+The ``pull`` source is the node's last pull-mode run (``--pull-result-file``, :mod:`claw.exporters.pull`): the
+cluster's claw node reads ``crush_pull_last_outcome`` here before its own pulled run switches anything.
+
 Run: ``python -m claw.exporters.crush --listen 0.0.0.0:PORT --sysfs-root / --engine llamacpp
---engine-url http://127.0.0.1:ENGINE_PORT``; Prometheus scrapes ``http://crush:PORT/metrics``. ``--listen`` is
-required, and ``--engine-url`` unless ``--engine none``: the unit the exporters role renders passes both from
-``appliance_services``.
+--engine-url http://127.0.0.1:ENGINE_PORT --pull-result-file /var/lib/claw/pull-result.json``; Prometheus scrapes
+``http://crush:PORT/metrics``. ``--listen`` is required, and ``--engine-url`` unless ``--engine none``: the unit the
+exporters role renders passes both from ``appliance_services``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from claw.exporters import jetson_sysfs
+from claw.exporters import jetson_sysfs, pull
 from claw.exporters.engine import (
     DEFAULT_TIMEOUT_S,
     ENGINES,
@@ -36,7 +39,7 @@ from claw.exporters.serving import parse_listen, serve_until_stopped
 
 log = logging.getLogger("claw.exporters.crush")
 
-SOURCES = ("gpu", "power", "thermal", "memory", "nvpmodel", "engine")
+SOURCES = ("gpu", "power", "thermal", "memory", "nvpmodel", "engine", "pull")
 
 # name -> (help, label names)
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -64,9 +67,10 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model", "kind"),
     ),
     "crush_model_context_length": ("Context length, in tokens, a loaded model was loaded with.", ("model",)),
+    **pull.families("crush"),
     "crush_scrape_duration_seconds": ("Time this exporter took to read all its sources.", ()),
     "crush_source_available": (
-        "1 when a source (gpu, power, thermal, memory, nvpmodel, engine) was read.",
+        "1 when a source (" + ", ".join(SOURCES) + ") was read.",
         ("source",),
     ),
 }
@@ -89,6 +93,7 @@ class CrushCollector(Collector):
         engine_url: str | None = None,
         engine_timeout: float = DEFAULT_TIMEOUT_S,
         llamacpp_config: Path | str | None = None,
+        pull_result_file: Path | str | None = None,
     ) -> None:
         if engine is not None and engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
@@ -101,6 +106,8 @@ class CrushCollector(Collector):
         # llama.cpp's API does not say a model's context size; its server's config file does.
         self.llamacpp_config = LlamaCppConfig(llamacpp_config) if llamacpp_config and engine == "llamacpp" else None
         self._last_engine_error: str | None = None
+        self.pull_result_file = Path(pull_result_file) if pull_result_file else None
+        self._last_pull_error: str | None = None
         # What a busy engine served at the last scrape it answered in full.
         self._last_models: tuple[LoadedModel, ...] = ()
 
@@ -118,6 +125,7 @@ class CrushCollector(Collector):
             "memory": self._add_memory(families),
             "nvpmodel": self._add_power_mode(families),
             "engine": self._add_engine(families),
+            "pull": self._add_pull(families),
         }
         for source in SOURCES:
             families["crush_source_available"].add_metric([source], 1.0 if available[source] else 0.0)
@@ -187,6 +195,18 @@ class CrushCollector(Collector):
                 families["crush_model_context_length"].add_metric([model.name], model.context_length)
         return True
 
+    def _add_pull(self, families: dict[str, GaugeMetricFamily]) -> bool:
+        if self.pull_result_file is None:
+            return False
+        result, error = pull.read_result(self.pull_result_file)
+        if error != self._last_pull_error and error:
+            log.warning("pull: %s", error)
+        self._last_pull_error = error
+        if result is None:
+            return False
+        pull.add_metrics(families, "crush", result)
+        return True
+
     def _log_engine_error(self, status: EngineStatus) -> None:
         """Log an engine problem when it starts or changes, and the recovery, not on every scrape."""
         if status.error != self._last_engine_error:
@@ -214,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="llama-cpp-python server config (JSON) whose n_ctx gives the models' context length (llamacpp only)",
     )
+    parser.add_argument(
+        "--pull-result-file",
+        type=Path,
+        default=None,
+        help=f"the node's pull result, e.g. {pull.DEFAULT_RESULT_FILE} (default: none, no pull source)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -232,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine_url=args.engine_url,
             engine_timeout=args.engine_timeout,
             llamacpp_config=args.llamacpp_config,
+            pull_result_file=args.pull_result_file,
         )
     )
     host, port = args.listen

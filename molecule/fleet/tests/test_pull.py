@@ -61,6 +61,10 @@ def test_a_pull_run_applies_the_pinned_commit_and_reports_it(pull_setup):
     rc, result, journal = _pull_once(c)
     assert rc == 0, journal
     assert result["rc"] == 0 and result["commit"] == commit and result["ref"] == commit, result
+    # Gated (the light gate of its pulled inventory) and reported; the journal opened before the run is closed.
+    assert result["outcome"] in ("updated", "unchanged") and result["revision"] == commit, result
+    journal = json.loads(c.check_output("cat /var/lib/claw/update-journal.json"))
+    assert journal["status"] == "closed" and journal["result"] == "applied", journal
     assert result["playbook"] == "molecule/fleet/pull/site.yml" and result["duration_s"] >= 0
     # The pulled playbook ran on the node: its own run record, and the node's apps are as they were.
     record = json.loads(c.check_output("cat /var/lib/claw/last-update.json"))
@@ -78,5 +82,7 @@ def test_a_failed_pull_run_is_reported(pull_setup):
     rc, result, journal = _pull_once(c)
     assert rc != 0
     assert result["rc"] != 0 and result["commit"] == commit and result["playbook"] == "molecule/fleet/pull/none.yml"
+    # A failed pulled run is rolled back to the journal's releases (nothing had switched) and says why.
+    assert result["outcome"] == "rolled back" and "none.yml" in result["message"], result
     assert "none.yml" in journal, journal
     assert c.service("claw-pull.service").is_running is False
