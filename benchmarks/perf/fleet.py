@@ -16,6 +16,25 @@ Target (issue #9): 8 clusters take at most 3x one cluster. The table also shows 
 cores, so "machine busy" near "wall s x cores" means the run was bound by this machine, not by Ansible.
 Controller settings come from ansible.cfg and the environment (ANSIBLE_FORKS=5 make bench-fleet to compare).
 The containers, network and release caches are removed at the end, also after a failure or Ctrl-C.
+
+--scale 50,200,1000 (issue #20): the controller's cost per cluster as the fleet grows, with no container. Each
+size is a fresh stand-in fleet (tests/fleet_stand_in.py, as the local fleet tests use it): N one-host clusters
+reached over the local connection, each node a directory under .cache/bench-fleet/scale/<N> with its claw apps
+release 1.0 and `current` link, its state, journal, unit and script directories. Then ONE run of the real
+playbooks/update.yml with all N clusters in one wave (fleet_waves = [[1 .. N]]): the real wave planner, fact
+gathering, journal (recover, snapshot, close), bill of materials, run report and health gates (the stand-in's
+gate is the commands check, here "the node's app/current resolves"); the wave's tasks install release 2.0 and
+switch the link (the stand-in's SWITCH_APP). Every node must end on 2.0, its run recorded as applied, and the
+report must list every cluster as updated. Network namespaces are not needed: the playbook only tells hosts
+apart by inventory_hostname, and each host's paths are its own, so a local connection per host is the lightest
+host that still runs every task of the play for every cluster.
+Pipelining is on, as ansible.cfg has it for the real nodes' SSH. The modules the "nodes" run are started through
+a wrapper interpreter that adds their CPU time to a file, so the controller's CPU (ansible-playbook, its forks,
+the lookups and the tasks delegated to localhost) is the run's child CPU minus the nodes'; "main" is the
+ansible-playbook process's own share (one thread). Goal: the controller's CPU per cluster stays within 1.5x of the
+smallest size's. make bench-fleet BENCH_FLEET_ARGS="--scale 50,200,1000" (with --repeat, --json, --logs, --keep
+as above; no container runtime needed); the measured curve and a projection for 10,000 clusters are in
+docs/fleets.md ("The controller's cost per cluster").
 """
 
 from __future__ import annotations
@@ -24,21 +43,37 @@ import argparse
 import json
 import math
 import os
+import re
 import resource
+import shlex
 import signal
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from perfutil import BenchError, changed, container_cpu_seconds, host_facts, machine_busy_seconds, ssh_node_vars
+from perfutil import (
+    RECAP,
+    BenchError,
+    changed,
+    container_cpu_seconds,
+    cpu_seconds,
+    host_facts,
+    machine_busy_seconds,
+    proc_status_kib,
+    ssh_node_vars,
+)
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.append(str(REPO))  # the stand-in fleet is tests/fleet_stand_in.py (last: never ahead of the venv)
+from tests import fleet_stand_in  # noqa: E402
+
 BIN = Path(sys.executable).parent
 SCENARIO = REPO / "molecule" / "fleet"
 # What the update scenarios share: the new release's sources and the wave tasks.
@@ -55,6 +90,10 @@ SETTINGS = {
     "DEFAULT_STRATEGY": "strategy",
 }
 SSH_SETTINGS = {"pipelining": "ssh pipelining", "ssh_args": "ssh args"}
+# --scale: the controller's CPU per cluster at the largest size within this factor of the smallest size's.
+SCALE_TARGET = 1.5
+SCALE_STATE = STATE / "scale"
+SCALE_PLAYBOOK = REPO / "playbooks" / "update.yml"
 
 
 @dataclass
@@ -330,6 +369,257 @@ def format_compare(runs: Sequence[Run], rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+# --- --scale: the controller's cost per cluster, on stand-in clusters (no container) ---------------------------
+
+# The stand-in nodes' Python: runs the module, then appends this shell's and the module's CPU time (`times`: two
+# lines, user and system) to the run's node CPU file.
+NODE_PYTHON = """#!/bin/sh
+{python} "$@"
+rc=$?
+times >> {cpu}
+exit $rc
+"""
+TIMES = re.compile(r"(\d+)m(\d+(?:\.\d+)?)s")
+# The stand-in's acceptance check (the commands gate, before and after the update): the node's app resolves.
+APP_GATE = [["test", "-d", f"{fleet_stand_in.NODE}/app/current/"]]
+
+
+@dataclass
+class ScaleRun:
+    """One update wave of all the stand-in clusters."""
+
+    clusters: int
+    wall_s: float
+    controller_cpu_s: float
+    nodes_cpu_s: float
+    # The peak resident memory of the ansible-playbook process (its forks share most of it).
+    peak_rss_mib: float
+    # Tasks that ran on a node (ok= of its recap; the fewest: the run_once tasks count only on the first host).
+    tasks_per_node: int
+    # The 1-minute load average when the wave started and when it ended.
+    load_before: float
+    load_after: float
+    build_s: float = 0.0
+    # Of the controller's CPU, what the ansible-playbook process itself used (one thread: the strategy, the results,
+    # the callbacks); the rest is its forks' (one per host and task) and their local commands.
+    main_cpu_s: float = math.nan
+
+
+@dataclass
+class ScaleRow:
+    """The table's line for one fleet size (the run with the median controller CPU when repeated)."""
+
+    clusters: int
+    wall_s: float
+    controller_cpu_s: float
+    cpu_ms_per_cluster: float
+    wall_ms_per_cluster: float
+    cpu_ratio: float
+    wall_ratio: float
+    nodes_cpu_s: float
+    peak_rss_mib: float
+    load_before: float
+    runs: int
+    main_ms_per_cluster: float = math.nan
+
+
+def node_cpu_seconds(text: str) -> float:
+    """The sum of the `times` lines the node wrapper appended (each `<m>m<s>s <m>m<s>s`: user, system)."""
+    return sum(int(minutes) * 60 + float(seconds) for minutes, seconds in TIMES.findall(text))
+
+
+def scale_fleet(root: Path, count: int) -> Path:
+    """``count`` stand-in clusters 1..count under ``root`` (tests/fleet_stand_in.py), all of them in one wave
+    of update.yml, on claw apps 1.0, with the commands gate, the run report under ``root`` and the node wrapper
+    as every node's Python."""
+    hosts = fleet_stand_in.numbered_hosts(count)
+    root.mkdir(parents=True)
+    python = root / "node-python"
+    python.write_text(NODE_PYTHON.format(python=shlex.quote(sys.executable), cpu=shlex.quote(str(root / "node-cpu"))))
+    python.chmod(0o755)
+    return fleet_stand_in.one_app(
+        root, hosts, fleet_stand_in.SWITCH_APP, REPO / "playbooks" / "group_vars",
+        {"appliance_gate_commands": APP_GATE},
+        fleet_waves=[[fleet_stand_in.cluster_of(host) for host in hosts]],
+        fleet_report=str(root / "report.json"),
+        ansible_python_interpreter=str(python),
+        # As ansible.cfg has it for the real nodes' ssh connection: one process a task, the module on its stdin.
+        ansible_pipelining=True,
+    )  # fmt: skip
+
+
+def check_updated(root: Path, count: int) -> None:
+    """Every stand-in node on release 2.0, recorded as applied with its journal closed; every cluster updated in
+    the run's report. BenchError naming the first few that are not."""
+    new = "2.0"
+    wrong: list[str] = []
+    for host in fleet_stand_in.numbered_hosts(count):
+        node = root / host
+        try:
+            current = (node / "app/current").readlink().name
+            bom = json.loads((node / "state/bom.json").read_text())["components"]["claw_apps"]["release"]
+            result = json.loads((node / "state/last-update.json").read_text())["result"]
+            journal = json.loads((node / "state/update-journal.json").read_text()).get("status")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            wrong.append(f"{host}: {error}")
+            continue
+        if (current, bom, result, journal) != (new, new, "applied", "closed"):
+            wrong.append(f"{host}: current {current}, bom {bom}, record {result}, journal {journal}")
+    try:
+        report = json.loads((root / "report.json").read_text())["clusters"]
+        outcomes = {name: entry["outcome"] for name, entry in report.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        wrong.append(f"the run's report: {error!r}")
+        outcomes = {}
+    wrong += [f"cluster {name}: {outcome}" for name, outcome in outcomes.items() if outcome != "updated"]
+    if outcomes and len(outcomes) != count:
+        wrong.append(f"the report lists {len(outcomes)} clusters, not {count}")
+    if wrong:
+        raise BenchError(f"the wave of {count} clusters did not end on release {new} everywhere: {wrong[:10]}")
+
+
+def measured(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float, float, int]:
+    """Run ``command`` with its output in ``log``: wall seconds, CPU seconds of it and all its descendants, CPU
+    seconds of its own process alone and its peak resident memory in MiB (both read from /proc while it runs, every
+    0.2 s), and its exit status."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    peak_kib = 0
+    own = 0.0
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            with suppress(OSError, BenchError, ValueError, IndexError):
+                peak_kib = max(peak_kib, proc_status_kib(process.pid, "VmHWM"))
+                own = max(own, cpu_seconds(process.pid))
+            time.sleep(0.2)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, own, peak_kib / 1024, process.returncode
+
+
+def scale_wave(count: int, state: Path, logs: Path | None = None, keep: bool = False) -> ScaleRun:
+    """One run of playbooks/update.yml over ``count`` fresh stand-in clusters in one wave, checked and timed."""
+    root = state / str(count)
+    subprocess.run(["rm", "-rf", str(root)], check=False)
+    start = time.perf_counter()
+    scale_fleet(root, count)
+    build_s = time.perf_counter() - start
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    log = (logs or root) / f"update-{count}-clusters.log"
+    load_before = os.getloadavg()[0]
+    command = [str(BIN / "ansible-playbook"), "-i", str(root / "inventory.yml"), str(SCALE_PLAYBOOK)]
+    wall, cpu, main_cpu, peak, rc = measured(command, env, log)
+    load_after = os.getloadavg()[0]
+    out = log.read_text()
+    if rc != 0:
+        raise BenchError(f"update.yml over {count} stand-in clusters failed ({rc}):\n{out[-4000:]}")
+    check_updated(root, count)
+    cpu_file = root / "node-cpu"
+    nodes = node_cpu_seconds(cpu_file.read_text()) if cpu_file.exists() else 0.0
+    oks = sorted(int(ok) for _host, ok, *_ in RECAP.findall(out))
+    if len(oks) != count:
+        raise BenchError(f"the recap of the wave of {count} names {len(oks)} hosts")
+    if not keep:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+    return ScaleRun(count, wall, cpu - nodes, nodes, peak, oks[0], load_before, load_after, build_s, main_cpu)
+
+
+def scale_table(runs: Sequence[ScaleRun], target: float = SCALE_TARGET) -> tuple[list[ScaleRow], str]:
+    """Rows per fleet size (the run with the median controller CPU), per-cluster costs and their ratios to the
+    smallest size's, and the verdict on the controller's CPU per cluster (the worst size against the smallest)."""
+    rows: list[ScaleRow] = []
+    for size in sorted({run.clusters for run in runs}):
+        mine = sorted((run for run in runs if run.clusters == size), key=lambda run: run.controller_cpu_s)
+        run = mine[(len(mine) - 1) // 2]
+        rows.append(
+            ScaleRow(
+                size, run.wall_s, run.controller_cpu_s, 1000 * run.controller_cpu_s / size, 1000 * run.wall_s / size,
+                1.0, 1.0, run.nodes_cpu_s, run.peak_rss_mib, run.load_before, len(mine),
+                1000 * run.main_cpu_s / size,
+            )
+        )  # fmt: skip
+    if not rows:
+        return rows, ""
+    base = rows[0]
+    for row in rows:
+        row.cpu_ratio = row.cpu_ms_per_cluster / base.cpu_ms_per_cluster if base.cpu_ms_per_cluster else math.nan
+        row.wall_ratio = row.wall_ms_per_cluster / base.wall_ms_per_cluster if base.wall_ms_per_cluster else math.nan
+    if len(rows) < 2:
+        return rows, ""
+    worst = max(rows[1:], key=lambda row: row.cpu_ratio)
+    mark = "PASS" if worst.cpu_ratio <= target else "MISS"
+    verdict = (
+        f"{mark}: the controller's CPU per cluster at {worst.clusters} clusters is {worst.cpu_ratio:.2f}x that at "
+        f"{base.clusters} (target <= {target:g}x)"
+    )
+    return rows, verdict
+
+
+def format_scale_table(rows: Sequence[ScaleRow]) -> str:
+    """The scale table: per-cluster costs in ms and their ratios to the first row's."""
+    head = (
+        f"{'clusters':>8} {'wall s':>8} {'ctrl CPU s':>10} {'CPU ms/cl':>9} {'wall ms/cl':>10} {'CPU x':>6} "
+        f"{'wall x':>6} {'main ms/cl':>10} {'nodes CPU s':>11} {'ctrl MiB':>8} {'load':>5} {'runs':>4}"
+    )
+    lines = [head]
+    for row in rows:
+        lines.append(
+            f"{row.clusters:8d} {row.wall_s:8.1f} {row.controller_cpu_s:10.1f} {row.cpu_ms_per_cluster:9.0f} "
+            f"{row.wall_ms_per_cluster:10.0f} {row.cpu_ratio:6.2f} {row.wall_ratio:6.2f} "
+            f"{row.main_ms_per_cluster:10.0f} {row.nodes_cpu_s:11.1f} {row.peak_rss_mib:8.0f} {row.load_before:5.2f} "
+            f"{row.runs:4d}"
+        )
+    return "\n".join(lines)
+
+
+def scale_main(counts: list[int], repeat: int, json_path: Path | None, logs: Path | None, keep: bool) -> int:
+    """--scale: a wave of each size (``repeat`` times, sizes interleaved), the table and the verdict."""
+    facts = {**host_facts(BIN, runtime=False), **settings()}
+    facts.pop("ssh args", None)  # the stand-ins' connection is local; pipelining is as set for ssh (above)
+    facts["load average"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
+    runs: list[ScaleRun] = []
+    SCALE_STATE.mkdir(parents=True, exist_ok=True)
+    with interruptible():
+        try:
+            for round_ in range(1, repeat + 1):
+                for count in counts:
+                    run = scale_wave(count, SCALE_STATE, logs, keep)
+                    runs.append(run)
+                    print(
+                        f"round {round_}: {count} stand-in clusters {run.wall_s:7.1f} s, controller CPU "
+                        f"{run.controller_cpu_s:.1f} s (ansible-playbook itself {run.main_cpu_s:.1f} s), nodes CPU "
+                        f"{run.nodes_cpu_s:.1f} s, peak "
+                        f"{run.peak_rss_mib:.0f} MiB, {run.tasks_per_node} tasks a node, load "
+                        f"{run.load_before:.2f} -> {run.load_after:.2f} (built in {run.build_s:.1f} s)",
+                        flush=True,
+                    )
+        except BenchError as error:
+            print(error, file=sys.stderr)
+            return 1
+        finally:
+            if not keep:
+                subprocess.run(["rm", "-rf", str(SCALE_STATE)], check=False)
+    rows, verdict = scale_table(runs)
+    facts["load average after"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
+    print("PicoCluster Claw fleet update: the controller's cost per cluster (update.yml, one wave, stand-in clusters)")
+    for key, value in facts.items():
+        print(f"  {key:18} {value}")
+    print(format_scale_table(rows))
+    if verdict:
+        print(verdict, flush=True)
+    if json_path:
+        report = {
+            "facts": facts,
+            "runs": [asdict(run) for run in runs],
+            "table": [asdict(row) for row in rows],
+            "verdict": verdict,
+        }
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=parse_counts, default=[1, 2, 4, 8], help="fleet sizes (default 1,2,4,8)")
@@ -344,12 +634,24 @@ def main(argv: list[str] | None = None) -> int:
         help="after the table's runs, one more wave of the largest size with this setting (repeatable)",
     )
     parser.add_argument("--logs", type=Path, help="keep the playbooks' output in this directory")
-    parser.add_argument("--keep", action="store_true", help="leave the benchmark nodes running")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the benchmark nodes running (--scale: the stand-ins under .cache)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=parse_counts,
+        metavar="N,N,..",
+        help="instead: the controller's cost per cluster, one wave of N stand-in clusters each (e.g. 50,200,1000)",
+    )
     args = parser.parse_args(argv)
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.scale:
+        if args.compare:
+            parser.error("--compare is for the container waves, not --scale")
+        return scale_main(args.scale, args.repeat, args.json, args.logs, args.keep)
     size = max(args.clusters)
     cores = os.cpu_count() or 1
     controller = settings()

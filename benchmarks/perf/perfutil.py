@@ -104,22 +104,25 @@ def changed(recap: str) -> dict[str, int]:
     return {host: int(ch) for host, _ok, ch, _u, _f in RECAP.findall(recap)}
 
 
-def host_facts(bin_dir: Path) -> dict[str, str]:
-    """The controller a benchmark ran on: ansible-core (from ``bin_dir``), Python, cores, memory, kernel, podman."""
+def host_facts(bin_dir: Path, runtime: bool = True) -> dict[str, str]:
+    """The controller a benchmark ran on: ansible-core (from ``bin_dir``), Python, cores, memory, kernel and, if
+    ``runtime``, podman's version."""
     mem_kib = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
     )
     version = subprocess.run([str(bin_dir / "ansible"), "--version"], capture_output=True, text=True).stdout
-    podman = subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip()
-    return {
+    facts = {
         "ansible-core": version.splitlines()[0].split("[core ")[-1].rstrip("]"),
         "python": platform.python_version(),
         "cpu cores": str(os.cpu_count()),
         "memory": f"{mem_kib / 1048576:.1f} GiB",
         "kernel": platform.release(),
         "machine": platform.machine(),
-        "container runtime": podman,
     }
+    if runtime:
+        podman = subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip()
+        facts["container runtime"] = podman
+    return facts
 
 
 def container_cpu_seconds(name: str) -> float:

@@ -1,13 +1,16 @@
-"""benchmarks/perf/fleet.py's pure helpers: fleet sizes, the inventory it writes, the table and its verdict.
+"""benchmarks/perf/fleet.py's pure helpers: fleet sizes, the inventory it writes, the table and its verdict; and its
+--scale mode end to end with one and two stand-in clusters (seconds, no container).
 
-The benchmark itself needs containers and minutes; it is run by `make bench-fleet`, never judged here.
+The container benchmark itself needs containers and minutes; it is run by `make bench-fleet`, never judged here.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -119,3 +122,77 @@ def test_compared_runs_stay_out_of_the_table():
     assert "2.00x the default" in fleet.format_compare(runs, rows)
     lonely = fleet.Run(4, "r", 60.0, 9.0, 20.0, setting="ANSIBLE_FORKS=5")
     assert "no default run of that size" in fleet.format_compare([lonely], rows)
+
+
+# --scale: the controller's cost per cluster on stand-in clusters (tests/fleet_stand_in.py), no container.
+
+
+def scale_run(clusters: int, controller_cpu: float, wall: float = 0.0) -> fleet.ScaleRun:
+    return fleet.ScaleRun(clusters, wall or clusters * 2.0, controller_cpu, clusters * 3.0, 70.0, 33, 1.5, 2.5)
+
+
+def test_scale_table_per_cluster_costs_and_their_ratios():
+    runs = [scale_run(50, 100.0), scale_run(200, 440.0), scale_run(200, 400.0), scale_run(200, 900.0)]
+    rows, verdict = fleet.scale_table(runs)
+    assert [(row.clusters, row.runs) for row in rows] == [(50, 1), (200, 3)]
+    assert rows[0].cpu_ms_per_cluster == 2000.0 and rows[0].cpu_ratio == 1.0 and rows[0].wall_ms_per_cluster == 2000.0
+    assert rows[1].controller_cpu_s == 440.0  # the median run's
+    assert rows[1].cpu_ms_per_cluster == 2200.0 and math.isclose(rows[1].cpu_ratio, 1.1)
+    assert verdict == "PASS: the controller's CPU per cluster at 200 clusters is 1.10x that at 50 (target <= 1.5x)"
+
+
+def test_scale_verdict_is_the_worst_size():
+    rows, verdict = fleet.scale_table([scale_run(50, 100.0), scale_run(200, 640.0), scale_run(1000, 2900.0)])
+    assert [round(row.cpu_ratio, 2) for row in rows] == [1.0, 1.6, 1.45]
+    assert verdict.startswith("MISS: the controller's CPU per cluster at 200 clusters is 1.60x that at 50")
+    assert fleet.scale_table([scale_run(50, 100.0), scale_run(100, 300.0)])[1].startswith("PASS")  # 1.5x passes
+    assert fleet.scale_table([scale_run(50, 100.0)])[1] == "" and fleet.scale_table([]) == ([], "")
+
+
+def test_format_scale_table():
+    rows, _ = fleet.scale_table([scale_run(50, 100.0), scale_run(200, 440.0)])
+    lines = fleet.format_scale_table(rows).splitlines()
+    assert lines[0].split()[:2] == ["clusters", "wall"] and len(lines) == 3
+    assert lines[2].split()[:7] == ["200", "400.0", "440.0", "2200", "2000", "1.10", "1.00"]
+
+
+def test_node_cpu_seconds_sums_the_times_lines():
+    text = "0m0.010000s 0m0.002000s\n0m0.150000s 0m0.030000s\n0m0.01s 0m0.00s\n1m2.5s 0m0.5s\n"
+    assert math.isclose(fleet.node_cpu_seconds(text), 0.01 + 0.002 + 0.15 + 0.03 + 0.01 + 62.5 + 0.5)
+    assert fleet.node_cpu_seconds("") == 0.0
+
+
+@pytest.mark.ansible
+@pytest.mark.skipif(os.geteuid() != 0, reason="the stand-in nodes' records are written owned by root")
+def test_scale_mode_runs_update_yml_over_stand_in_clusters(tmp_path, monkeypatch, capsys):
+    """The real update.yml over 1 and 2 stand-in clusters: the table's rows and every node on the new release."""
+    monkeypatch.setattr(fleet, "SCALE_STATE", tmp_path / "scale")
+    monkeypatch.setattr(fleet, "settings", lambda: {"forks": "20"})  # two ansible-config runs saved (parse_dump above)
+    report = tmp_path / "scale.json"
+    assert fleet.main(["--scale", "1,2", "--json", str(report), "--keep"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert [row["clusters"] for row in data["table"]] == [1, 2]
+    assert data["table"][0]["cpu_ratio"] == 1.0
+    for row in data["table"]:
+        assert row["controller_cpu_s"] > 0 and row["nodes_cpu_s"] > 0 and row["peak_rss_mib"] > 0
+        assert math.isclose(row["cpu_ms_per_cluster"], 1000 * row["controller_cpu_s"] / row["clusters"])
+        assert 0 < row["main_ms_per_cluster"] < row["cpu_ms_per_cluster"]  # ansible-playbook's own share
+    assert data["verdict"].startswith(("PASS", "MISS")) and data["verdict"] in out
+    # One cluster's node also runs the run_once tasks; of two, the second runs only its own.
+    assert data["runs"][0]["tasks_per_node"] > data["runs"][1]["tasks_per_node"] > 20
+    assert "load average" in data["facts"] and "container runtime" not in data["facts"]
+    # scale_wave checked each node (check_updated); the kept stand-ins say the same.
+    for count in (1, 2):
+        for node in range(1, count + 1):
+            root = tmp_path / "scale" / str(count) / f"node-{node}"
+            assert (root / "app/current").readlink().name == "2.0"
+            assert json.loads((root / "state/last-update.json").read_text())["result"] == "applied"
+        assert (tmp_path / "scale" / str(count) / "node-cpu").stat().st_size > 0
+    assert fleet.format_scale_table(fleet.scale_table([])[0]).startswith("clusters")
+
+
+def test_check_updated_names_a_stale_node(tmp_path):
+    fleet.scale_fleet(tmp_path / "f", 2)
+    with pytest.raises(fleet.BenchError, match="node-1"):
+        fleet.check_updated(tmp_path / "f", 2)
