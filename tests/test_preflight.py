@@ -28,6 +28,12 @@ MCP = {
     "mcp_servers_crush_engine_url": "http://crush:8080",
     "mcp_servers_crush_exporter_url": "http://crush:9811/metrics",
 }
+# The swarm's checks with a worker and the releases it runs from, to vary from.
+SWARM = {
+    "claw_apps_venv": "/opt/claw/current/venv",
+    "openclaw_install_dir": "/opt/openclaw",
+    "swarm_workers": [{"name": "research", "model": "openai/gpt-4o-mini", "cap_usd": 1}],
+}
 
 CASES = [
     # (role, variables, text the error must contain)
@@ -125,6 +131,21 @@ CASES = [
     ("threadweaver", {**TW, "threadweaver_gateway_clients": {"agent": {"cap_usd": 1, "providers": ["claude"]}}},
      "gateway.clients.agent.providers names providers that are not configured: claude"),
     ("threadweaver", {**TW, "threadweaver_password": "hunter2"}, "threadweaver_password must have at least 12"),
+    # The swarm: a bad worker is refused before any user, directory or unit exists.
+    ("swarm", {"swarm_workers": [{"name": "a", "model": "openai/gpt-4o-mini"}, {"name": "a", "model": "crush/m"}]},
+     "Every worker needs a unique name"),
+    ("swarm", {"swarm_workers": [{"name": "a", "model": "openai/gpt-4o-mini", "cap_usd": -1}]},
+     "cap_usd a number of 0 or more"),
+    ("swarm", {"swarm_workers": [{"name": "a", "model": "gpt-4o-mini"}]}, "ThreadWeaver's provider/model"),
+    ("swarm", {"swarm_workers": [{"name": "a", "model": "crush/m"}, {"name": "b", "model": "crush/m", "port": 18801}]},
+     "Each worker needs its own port from 18801 to 18864"),
+    ("swarm", {"swarm_workers": [{"name": "a", "model": "crush/m", "port": 18789}]}, "Each worker needs its own port"),
+    ("swarm", {"swarm_workers": [{"name": "a", "model": "crush/m", "outbound": ["10.0.0.0/40"]}]},
+     "outbound addresses or CIDR networks"),
+    ("swarm", {"swarm_workers": [{"name": "a", "model": "crush/m"}]}, "apply the claw_apps, threadweaver"),
+    # The supervisor's own checker (`claw swarm run --check`) on the controller: a deadline over 60 s.
+    ("swarm", {**SWARM, "swarm_settings": {"probe_interval": 30}},
+     "The swarm supervisor's configuration is refused by its own checker"),
 ]  # fmt: skip
 
 
@@ -192,6 +213,27 @@ def test_default_settings_pass_the_services_own_checkers(run_playbook, role, var
     assert result.returncode == 0, output
     assert "Run the service's checker on the controller" in output, output
     assert task in output, output
+
+
+@pytest.mark.ansible
+def test_good_workers_pass_the_supervisors_checker_and_wait_for_their_keys(run_playbook):
+    """Valid workers pass every variable check and `claw swarm run --check`; the role then wants the keys the
+    threadweaver and mcp_servers roles make, and stops before any change when they are missing."""
+    output = run_playbook(PLAY.format(role="swarm"), SWARM)
+    text = output.stdout + output.stderr
+    assert re.search(r"Check the rendered settings with the supervisor's own validation", text), text
+    assert re.search(r"TASK \[base : Stop on what the checker refused\][^\n]*\nok: \[localhost\]", text), text
+    assert "No key at /etc/threadweaver/keys/gateway-worker-research.key" in text, text
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0", text), text
+
+
+@pytest.mark.ansible
+def test_no_workers_install_nothing(run_playbook):
+    output = run_playbook(PLAY.format(role="swarm"), {})
+    text = output.stdout + output.stderr
+    assert output.returncode == 0, text
+    assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=0", text), text
+    assert not re.search(r"TASK \[swarm : Create each worker's user[^\n]*\n(ok|changed)", text), text
 
 
 @pytest.mark.ansible

@@ -1,0 +1,143 @@
+"""The supervised swarm on a real systemd (roles/swarm): two workers isolated from each other by their users, the
+firewall and their units' sandbox; a SIGSTOPped worker restarted by the supervisor within 60 s with its incident
+recorded; the supervisor's polkit rule refusing any unit but a worker's.
+
+Runs when the scenario's inventory names workers (swarm_workers on the claw group, at least two); skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import yaml
+
+SWARM_CONFIG = "/etc/claw/swarm.yml"
+DEADLINE_S = 60
+
+
+@pytest.fixture(scope="module")
+def workers(claw) -> dict[str, int]:
+    """worker name -> its loopback port, as the supervisor's settings name them."""
+    if not claw.file(SWARM_CONFIG).exists:
+        pytest.skip("no swarm on this scenario's claw node (swarm_workers is empty)")
+    settings = yaml.safe_load(claw.check_output(f"cat {SWARM_CONFIG}"))
+    found = {w["name"]: int(re.search(r":(\d+)/", w["health_url"]).group(1)) for w in settings["workers"]}
+    if len(found) < 2:
+        pytest.skip("the isolation checks need two workers")
+    return found
+
+
+def pair(workers: dict[str, int]) -> tuple[str, str]:
+    a, b = sorted(workers)[:2]
+    return a, b
+
+
+def as_user(user: str, command: str) -> str:
+    return f"runuser -u {user} -- {command}"
+
+
+def main_pid(claw, unit: str) -> int:
+    return int(claw.check_output(f"systemctl show -p MainPID --value {unit}"))
+
+
+def wait_ready(claw, port: int, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if claw.run(f"curl -fsS -m 3 http://127.0.0.1:{port}/readyz").rc == 0:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the worker on port {port} did not become ready in {timeout} s")
+
+
+def test_each_worker_runs_as_its_own_user_on_its_own_loopback_port(claw, workers):
+    users = set()
+    for name, port in workers.items():
+        unit = f"openclaw-worker@{name}.service"
+        assert claw.service(unit).is_running and claw.service(unit).is_enabled
+        props = claw.check_output(f"systemctl show {unit} -p User -p ProtectSystem -p NoNewPrivileges")
+        assert f"User=claw-worker-{name}" in props and "ProtectSystem=strict" in props
+        users.add(claw.check_output(f"ps -o user= -p {main_pid(claw, unit)}").strip())
+        listening = claw.check_output(f"ss -Hltn 'sport = :{port}'")
+        assert "127.0.0.1:" in listening and "0.0.0.0:" not in listening and "*:" not in listening
+        assert claw.file(f"/var/lib/claw-workers/{name}").mode == 0o700
+        assert claw.file(f"/var/lib/claw-workers/{name}").user == f"claw-worker-{name}"
+        assert claw.user(f"claw-worker-{name}").shell == "/usr/sbin/nologin"
+    assert len(users) == len(workers)
+
+
+def test_a_worker_cannot_read_another_workers_token_or_workspace(claw, workers):
+    a, b = pair(workers)
+    user = f"claw-worker-{a}"
+    # Its own, yes (so the refusals below are the isolation, not a broken runuser).
+    assert claw.run(as_user(user, f"cat /etc/claw-workers/{a}/gateway-token")).rc == 0
+    assert claw.run(as_user(user, f"ls /var/lib/claw-workers/{a}/workspaces")).rc == 0
+    for path in (f"/etc/claw-workers/{b}/gateway-token", f"/etc/claw-workers/{b}/worker.env",
+                 f"/etc/claw-workers/{b}/openclaw.json"):  # fmt: skip
+        assert claw.run(as_user(user, f"cat {path}")).rc != 0, path
+    assert claw.run(as_user(user, f"ls /var/lib/claw-workers/{b}")).rc != 0
+    assert claw.run(as_user(user, f"ls /var/lib/claw-workers/{b}/workspaces")).rc != 0
+    # Nor the appliance's secrets: the MCP keys, ThreadWeaver's keys, the main gateway's token.
+    for path in ("/etc/claw/mcp-keys/openclaw.key", f"/etc/claw/mcp-keys/worker-{b}.key",
+                 f"/etc/threadweaver/keys/gateway-worker-{b}.key", "/etc/openclaw/gateway-token"):  # fmt: skip
+        assert claw.run(as_user(user, f"cat {path}")).rc != 0, path
+
+
+def test_a_worker_cannot_connect_to_another_workers_port(claw, workers):
+    a, b = pair(workers)
+    user = f"claw-worker-{a}"
+    assert claw.run(as_user(user, f"curl -fsS -m 5 http://127.0.0.1:{workers[a]}/healthz")).rc == 0
+    refused = claw.run(as_user(user, f"curl -sS -m 5 http://127.0.0.1:{workers[b]}/healthz"))
+    assert refused.rc != 0, refused.stdout
+    # Nor the main gateway; root (and the supervisor) still reach B.
+    assert claw.run(as_user(user, "curl -sS -m 5 http://127.0.0.1:18789/healthz")).rc != 0
+    assert claw.run(f"curl -fsS -m 5 http://127.0.0.1:{workers[b]}/healthz").rc == 0
+    assert claw.run(as_user("claw-swarm", f"curl -fsS -m 5 http://127.0.0.1:{workers[b]}/healthz")).rc == 0
+
+
+def test_the_units_sandbox_scores_at_most_4(claw, workers):
+    for unit in [f"openclaw-worker@{name}.service" for name in workers] + ["claw-swarm.service"]:
+        output = claw.run(f"systemd-analyze security --no-pager {unit}").stdout
+        score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", output).group(1))
+        assert score <= 4.0, f"{unit}: {score}"
+
+
+def test_the_supervisors_polkit_rule_allows_worker_restarts_and_refuses_other_units(claw, workers):
+    _, b = pair(workers)
+    refused = claw.run(as_user("claw-swarm", "systemctl restart threadweaver.service"))
+    assert refused.rc != 0 and re.search(r"denied|authentication required", refused.stderr, re.I), refused.stderr
+    assert claw.run(as_user("claw-swarm", "systemctl restart openclaw.service")).rc != 0
+    assert claw.run(as_user("claw-swarm", f"systemctl stop openclaw-worker@{b}.service")).rc != 0
+    before = main_pid(claw, f"openclaw-worker@{b}.service")
+    allowed = claw.run(as_user("claw-swarm", f"systemctl restart openclaw-worker@{b}.service"))
+    assert allowed.rc == 0, allowed.stderr
+    assert main_pid(claw, f"openclaw-worker@{b}.service") != before
+    wait_ready(claw, workers[b])
+
+
+def test_a_sigstopped_worker_is_restarted_within_60_s_with_its_incident_recorded(claw, workers):
+    a, _ = pair(workers)
+    unit = f"openclaw-worker@{a}.service"
+    wait_ready(claw, workers[a])
+    stopped = main_pid(claw, unit)
+    assert claw.run(f"kill -STOP {stopped}").rc == 0
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < DEADLINE_S + 5:
+            pid = main_pid(claw, unit)
+            if pid not in (0, stopped) and claw.service(unit).is_running:
+                break
+            time.sleep(1)
+        took = time.monotonic() - started
+    finally:
+        claw.run(f"kill -CONT {stopped}")  # if it was not restarted, leave no stopped process behind
+    assert main_pid(claw, unit) != stopped, "the stopped worker was not restarted"
+    assert took <= DEADLINE_S, f"restarted after {took:.0f} s"
+    incidents = claw.check_output(f"claw swarm incidents --config {SWARM_CONFIG} --worker {a} --json")
+    kinds = [json.loads(line)["kind"] for line in incidents.splitlines() if line.strip()]
+    assert "stopped" in kinds, incidents
+    wait_ready(claw, workers[a])
+    metrics = claw.check_output("curl -fsS http://127.0.0.1:9812/metrics")
+    assert re.search(rf'claw_swarm_restarts_total{{worker="{a}"}} [1-9]', metrics), metrics
