@@ -3,10 +3,13 @@ real server (uvicorn) on a loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,18 @@ def start(config: Path, url: str, key: str, **popen: Any) -> subprocess.Popen:
         server.kill()
         server.wait(10)
         raise
+
+
+@contextlib.contextmanager
+def running(config: Path, url: str, key: str) -> Iterator[subprocess.Popen]:
+    """:func:`start` with its output captured as text, killed with SIGKILL on the way out if it still runs."""
+    server = start(config, url, key, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield server
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGKILL)
+            server.wait(10)
 
 
 def _output(server: subprocess.Popen) -> str:

@@ -54,15 +54,8 @@ def threadweaver(tmp_path: Path, provider_url: str) -> Iterator[tuple[str, subpr
         },
     }
     (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
-    server = server_process.start(
-        tmp_path / "config.yml", url, KEY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
+    with server_process.running(tmp_path / "config.yml", url, KEY) as server:
         yield url, server
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGKILL)
-            server.wait(10)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ import contextlib
 import json
 import logging
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -276,15 +275,8 @@ def served(tmp_path: Path, provider_url: str, hooks: dict[str, str], **extra: An
         **extra,
     }
     (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
-    server = server_process.start(
-        tmp_path / "config.yml", url, KEY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
+    with server_process.running(tmp_path / "config.yml", url, KEY) as server:
         yield url, server
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGKILL)
-            server.wait(10)
 
 
 @pytest.mark.parametrize("stage", sorted(HIDE))

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from claw.sqlite_file import open_wal
+
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "fired", "cancelled")
@@ -81,12 +83,7 @@ class ReminderStore:
         self.max_pending = max_pending
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit; multi-statement changes take an explicit write lock with BEGIN IMMEDIATE.
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db = open_wal(path, _SCHEMA, SCHEMA_VERSION)
         except (OSError, sqlite3.Error) as err:
             raise ReminderError(f"cannot open the reminder database {path}: {err}") from None
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from claw.sqlite_file import open_wal
+
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -95,11 +97,7 @@ class IncidentStore:
         self.clock = clock
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db = open_wal(path, _SCHEMA, SCHEMA_VERSION)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the incident database {path}: {err}") from None
 
