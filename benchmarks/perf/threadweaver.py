@@ -76,14 +76,11 @@ from typing import Any
 import httpx
 import litellm_peer
 import yaml
+from claw.threadweaver import auth
+from claw.threadweaver.store import ThreadStore
 from perfutil import BenchError, bench_engine, cpu_seconds, free_port, percentile, rss, stop, summary_ms, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-APPS = REPO / "apps"  # this checkout's claw, here and in ThreadWeaver's process, whatever the venv's install points at
-sys.path.insert(0, str(APPS))
-
-from claw.threadweaver import auth  # noqa: E402
-from claw.threadweaver.store import ThreadStore  # noqa: E402
 
 # A fresh password per run: the benchmark's throw-away console is a real server on loopback.
 PASSWORD = secrets.token_urlsafe(18)
@@ -309,7 +306,6 @@ def threadweaver(tmp: Path, backends: list[Backend]) -> Iterator[Served]:
     port = free_port()
     config, key, gateway_key = write_config(tmp, port, backends)
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APPS), os.environ.get("PYTHONPATH")]))
     log = tmp / "threadweaver.log"
     with log.open("w") as stream:
         process = subprocess.Popen(
