@@ -139,3 +139,48 @@ def scenario_playbook(name: str) -> Callable[[dict], Run]:
 def converge() -> Callable[[dict], Run]:
     """Run the scenario's converge.yml again with extra variables."""
     return scenario_playbook("converge.yml")
+
+
+# ThreadWeaver's console API as the two-node scenario's nodes reach it.
+CONSOLE = "https://molecule-claw:8600"
+CONSOLE_CA = "/etc/claw/pki/ca.crt"
+# Runs on a node with the standard library only: one JSON request, verified against the cluster CA (or not, with
+# an empty CA path: an outsider has no CA and only checks that it is refused). Prints the status and the body.
+_CONSOLE_CLIENT = r"""
+import json, ssl, sys, urllib.error, urllib.request
+method, url, cafile, token, body = sys.argv[1:6]
+context = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()
+headers = {"Content-Type": "application/json"}
+if token:
+    headers["Authorization"] = "Bearer " + token
+req = urllib.request.Request(url, data=body.encode() if body else None, headers=headers, method=method)
+try:
+    with urllib.request.urlopen(req, context=context, timeout=300) as resp:
+        print(resp.status); print(resp.read().decode())
+except urllib.error.HTTPError as err:
+    print(err.code); print(err.read().decode())
+"""
+
+
+def console_call(node, method: str, path: str, body: dict | None = None, token: str = "", cafile: str = CONSOLE_CA):
+    """One request to the console API from ``node``: (status, parsed JSON body or None)."""
+    result = node.run(
+        "python3 -c %s %s %s %s %s %s",
+        _CONSOLE_CLIENT,
+        method,
+        CONSOLE + path,
+        cafile,
+        token,
+        json.dumps(body) if body else "",
+    )
+    assert result.rc == 0, result.stderr
+    status, text = result.stdout.split("\n", 1)
+    return int(status), (json.loads(text) if text.strip() else None)
+
+
+def console_login(claw) -> str:
+    """A console session token, logged in with the appliance's own password."""
+    password = claw.check_output("cat /etc/threadweaver/console-password").strip()
+    status, body = console_call(claw, "POST", "/login", {"password": password})
+    assert status == 200, body
+    return body["token"]

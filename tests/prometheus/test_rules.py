@@ -12,6 +12,8 @@ import pytest
 import yaml
 from claw.exporters.claw import FAMILIES as CLAW_FAMILIES
 from claw.exporters.crush import FAMILIES as CRUSH_FAMILIES
+from claw.exporters.offnet import FAMILIES as OFFNET_FAMILIES
+from claw.swarm.metrics import SwarmMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "files/prometheus/rules").glob("*.yml"))
@@ -20,6 +22,8 @@ DASHBOARD = REPO / "files/grafana/appliance-dashboard.json"
 SEVERITIES = {"critical", "warning", "info"}
 # Series Prometheus makes itself, and the MCP servers' counters (claw.mcp.runtime.ToolMetrics), besides the
 # exporters' families.
+# The swarm supervisor's series, as its registry serves them.
+SWARM_FAMILIES = {sample.name for family in SwarmMetrics(["w"]).registry.collect() for sample in family.samples}
 BUILTIN_NAMES = {"ALERTS", "ALERTS_FOR_STATE", "up", "scrape_duration_seconds"}
 PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool"}
 PROMQL_WORDS |= {"inf", "nan"}
@@ -132,7 +136,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
 
 def test_rules_use_only_metrics_the_exporters_emit():
     """A claw_/crush_ name in a rule must be one the exporters emit: catches typos promtool cannot."""
-    exported = set(CLAW_FAMILIES) | set(CRUSH_FAMILIES)
+    exported = set(CLAW_FAMILIES) | set(CRUSH_FAMILIES) | set(OFFNET_FAMILIES) | set(SWARM_FAMILIES)
     for rule in load_rules():
         for name in metric_names(rule["expr"]):
             if name.startswith("claw_mcp_"):  # counters of claw.mcp.runtime.ToolMetrics
@@ -142,7 +146,7 @@ def test_rules_use_only_metrics_the_exporters_emit():
 
 
 def known_names() -> set[str]:
-    names = set(CLAW_FAMILIES) | set(CRUSH_FAMILIES) | BUILTIN_NAMES
+    names = set(CLAW_FAMILIES) | set(CRUSH_FAMILIES) | set(OFFNET_FAMILIES) | set(SWARM_FAMILIES) | BUILTIN_NAMES
     for rule in load_rules():
         names |= metric_names(rule["expr"])
         if "record" in rule:

@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.doubles.node import script
 from tests.nodes import run_playbook
 
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
-DOUBLE = script("scripted_model")
 SERVERS = ["crush", "files", "leds", "system", "time"]
 # The demo model's reply settings, as the appliance defines them (playbooks/group_vars/all.yml).
 REPLY = yaml.safe_load((PLAYBOOKS / "group_vars" / "all.yml").read_text())["crush_models"][0]["reply"]
@@ -90,18 +88,6 @@ def test_real_completion_from_crush_through_the_gateway(claw):
     assert elapsed < 30, f"'Say hello' took {elapsed:.1f} s"
     assert answer["transport"] == "gateway" and answer["provider"] == "crush"
     assert answer["outputs"][0]["text"].strip()
-
-
-@pytest.fixture(scope="module")
-def scripted_model(claw):
-    """The scripted model double on the claw node's loopback, as a transient unit."""
-    claw.run_expect([0], f"cat > /tmp/scripted_model.py <<'EOF'\n{DOUBLE.read_text()}\nEOF")
-    claw.run_expect([0], "systemd-run --unit scripted-model --collect python3 /tmp/scripted_model.py 8099")
-    claw.run_expect(
-        [0], "for i in $(seq 20); do curl -fsS http://127.0.0.1:8099/v1/models && exit 0; sleep 1; done; exit 1"
-    )
-    yield
-    claw.run("systemctl stop scripted-model")
 
 
 @pytest.mark.usefixtures("scripted_model")

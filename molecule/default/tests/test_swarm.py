@@ -97,6 +97,50 @@ def test_a_worker_cannot_connect_to_another_workers_port(claw, workers):
     assert claw.run(as_user("claw-swarm", f"curl -fsS -m 5 http://127.0.0.1:{workers[b]}/healthz")).rc == 0
 
 
+def gateway(claw, worker: str, body: dict) -> tuple[int, dict]:
+    """A chat request to ThreadWeaver's gateway with the worker's own key, as its OpenClaw sends it."""
+    key = f"/etc/threadweaver/keys/gateway-worker-{worker}.key"
+    result = claw.run(
+        "curl -sS -m 60 --cacert /etc/claw/pki/ca.crt -o /tmp/gateway-reply.json -w '%%{http_code}' "
+        "-H 'Content-Type: application/json' -H \"Authorization: Bearer $(cat %s)\" "
+        "https://127.0.0.1:8600/v1/chat/completions -d %s",
+        key,
+        json.dumps(body),
+    )
+    assert result.rc == 0, result.stderr
+    return int(result.stdout), json.loads(claw.check_output("cat /tmp/gateway-reply.json") or "{}")
+
+
+def upstream(claw) -> dict:
+    """What reached the scripted provider double so far."""
+    return json.loads(claw.check_output("curl -fsS http://127.0.0.1:8099/v1/requests"))
+
+
+@pytest.mark.usefixtures("scripted_model")
+def test_a_worker_past_its_cap_gets_402_and_nothing_reaches_the_provider(claw, workers):
+    """beta's cap (0.50 USD at 1 USD a token) has no room for a request's worst case: refused before it leaves."""
+    before = upstream(claw)["count"]
+    hello = {"model": "scripted/scripted", "messages": [{"role": "user", "content": "hi"}]}
+    status, body = gateway(claw, "beta", hello)
+    assert status == 402, body
+    assert upstream(claw)["count"] == before
+
+
+@pytest.mark.usefixtures("scripted_model")
+def test_a_workers_history_and_output_sent_upstream_stay_within_its_limits(claw, workers):
+    """alpha: at most 4 whole turns of history and 256 output tokens reach the model, whatever the agent sends."""
+    messages = [{"role": "system", "content": "You are alpha."}]
+    for turn in range(10):
+        messages += [{"role": "user", "content": f"question {turn}"}]
+        messages += [{"role": "assistant", "content": f"answer {turn}"}]
+    messages.append({"role": "user", "content": "the last question"})
+    status, body = gateway(claw, "alpha", {"model": "scripted/scripted", "messages": messages, "max_tokens": 4000})
+    assert status == 200, body
+    sent = upstream(claw)["requests"][-1]
+    assert sent["roles"].count("user") == 4 and sent["roles"][0] == "system", sent
+    assert sent["max_tokens"] is not None and sent["max_tokens"] <= 256, sent
+
+
 def test_the_units_sandbox_scores_at_most_4(claw, workers):
     for unit in [f"openclaw-worker@{name}.service" for name in workers] + ["claw-swarm.service"]:
         output = claw.run(f"systemd-analyze security --no-pager {unit}").stdout

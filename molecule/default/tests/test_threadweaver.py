@@ -3,7 +3,6 @@ threads encrypted at rest."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -12,47 +11,21 @@ import pytest
 import testinfra
 import yaml
 
-BASE = "https://molecule-claw:8600"
-CA = "/etc/claw/pki/ca.crt"
+from tests.nodes import CONSOLE as BASE
+from tests.nodes import CONSOLE_CA as CA
+from tests.nodes import console_call as call
+from tests.nodes import console_login
+
 MODEL = "gemma3-270m"
 # The demo model's reply settings, as the appliance defines them.
 REPLY = yaml.safe_load((Path(__file__).resolve().parents[3] / "playbooks/group_vars/all.yml").read_text())[
     "crush_models"
 ][0]["reply"]
 
-# Runs on a node with the standard library only: one JSON request, verified against the cluster CA (or not, with
-# an empty CA path: the outsider has no CA and only checks that it is refused). Prints the status and the body.
-CLIENT = r"""
-import json, ssl, sys, urllib.error, urllib.request
-method, url, cafile, token, body = sys.argv[1:6]
-context = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()
-headers = {"Content-Type": "application/json"}
-if token:
-    headers["Authorization"] = "Bearer " + token
-req = urllib.request.Request(url, data=body.encode() if body else None, headers=headers, method=method)
-try:
-    with urllib.request.urlopen(req, context=context, timeout=300) as resp:
-        print(resp.status); print(resp.read().decode())
-except urllib.error.HTTPError as err:
-    print(err.code); print(err.read().decode())
-"""
-
-
-def call(node, method: str, path: str, body: dict | None = None, token: str = "", cafile: str = CA):
-    result = node.run(
-        "python3 -c %s %s %s %s %s %s", CLIENT, method, BASE + path, cafile, token, json.dumps(body) if body else ""
-    )
-    assert result.rc == 0, result.stderr
-    status, text = result.stdout.split("\n", 1)
-    return int(status), (json.loads(text) if text.strip() else None)
-
 
 @pytest.fixture(scope="module")
 def token(claw) -> str:
-    password = claw.check_output("cat /etc/threadweaver/console-password").strip()
-    status, body = call(claw, "POST", "/login", {"password": password})
-    assert status == 200, body
-    return body["token"]
+    return console_login(claw)
 
 
 def test_console_runs_hardened_as_its_own_user(claw):

@@ -4,7 +4,9 @@
 A model that reliably asks for a given tool cannot run here (the demo's Gemma 3 270M is a base model), so this
 double stands in for one, speaking the real protocol (JSON or server-sent events, tool calls, usage):
 a user message `RUNEXEC <command>` makes it request the `exec` tool with that command; once a tool result is in
-the conversation it answers with that result; anything else gets a plain reply.
+the conversation it answers with that result; anything else gets a plain reply. `GET /v1/requests` tells what reached
+it, so a test can check what a gateway let through: how many chat requests, and each one's messages by role and
+max_tokens.
 
     scripted_model.py PORT
 """
@@ -17,6 +19,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODEL = "scripted"
+RECEIVED: list[dict] = []
 
 
 def reply(body: dict) -> dict:
@@ -45,7 +48,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/requests"):
+            self._json(200, {"count": len(RECEIVED), "requests": RECEIVED})
+        elif self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
         else:
             self._json(404, {"error": {"message": "not found"}})
@@ -55,6 +60,12 @@ class Handler(BaseHTTPRequestHandler):
         if not self.path.endswith("/chat/completions"):
             self._json(404, {"error": {"message": "not found"}})
             return
+        RECEIVED.append(
+            {
+                "roles": [m.get("role") for m in body.get("messages") or []],
+                "max_tokens": body.get("max_tokens", body.get("max_completion_tokens")),
+            }
+        )
         answer = reply(body)
         finish = "tool_calls" if "tool_calls" in answer else "stop"
         head = {"id": "chatcmpl-" + uuid.uuid4().hex[:8], "created": int(time.time()), "model": MODEL}
