@@ -41,9 +41,13 @@ test: ## Everything but emulation: linters, pytest, every Molecule scenario; a t
 test-slow: ## Emulation- and registry-bound tests: the arm64 image under qemu, installs from a real offline bundle
 	@tools/stages.sh venv host image-test pytest-slow
 
-lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync
+lint: venv ## ruff, yamllint, ansible-lint (production), role docs in sync, Python 3.10 compatibility
 	ruff check .
 	ruff format --check .
+# The node-side Python must run on JetPack 6's Python 3.10: no 3.11-only syntax or stdlib (tomllib, except*,
+# ExceptionGroup, typing.Self, datetime.UTC, enum.StrEnum, asyncio.TaskGroup/timeout, ...). A sys.version_info
+# guard passes; a try/except ImportError fallback needs `# novermin` on the 3.11 import.
+	vermin --target=3.10- --no-tips --violations --eval-annotations apps roles/ollama/files roles/llamacpp/files roles/*/library
 	yamllint --strict .
 	ansible-lint
 	python tools/argspec_docs.py --check
@@ -71,7 +75,7 @@ ee: collection ## AWX execution environment: build/ee/context, and the image whe
 	$(if $(EE_BASE_IMAGE),ansible-builder build -f execution-environment.yml -c build/ee/context -t $(EE_TAG) \
 	  --build-arg EE_BASE_IMAGE=$(EE_BASE_IMAGE),@echo "ee: context in build/ee/context (EE_BASE_IMAGE=... builds the image)")
 
-lock: venv ## Re-pin the nodes' hash-verified runtime lock (roles/claw_apps/files/runtime-requirements.txt)
+lock: venv ## Re-pin every hash-verified lock: the union locks, then one per venv and board (files/locks/)
 	python tools/lock_runtime.py
 
 docs: venv ## Regenerate the role README variable tables from meta/argument_specs.yml
@@ -122,6 +126,7 @@ bench-fleet: $(if $(findstring --scale,$(BENCH_FLEET_ARGS)),venv,host) ## Benchm
 constraints: ## Re-pin requirements/constraints.txt from a fresh resolve
 	rm -rf .cache/pin && python3 -m venv .cache/pin
 	.cache/pin/bin/pip install --quiet -e '.[dev]' -e ./benchmarks
+	.cache/pin/bin/pip install --quiet --no-deps blinkt rpi-lgpio
 	{ sed -n '1,2p' requirements/constraints.txt; .cache/pin/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements/constraints.new
 	mv requirements/constraints.new requirements/constraints.txt
 

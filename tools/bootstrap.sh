@@ -22,6 +22,9 @@ if sys.version_info < (3, 11):
 PY
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet -c requirements/constraints.txt -e '.[dev]' -e ./benchmarks
+# The Blinkt! libraries for the LED tests, without their dependencies as on the nodes: blinkt names the old RPi.GPIO,
+# which would overwrite rpi-lgpio's RPi/GPIO, and lgpio is a compiled module the tests simulate (tests/doubles/gpio.py).
+"$venv/bin/pip" install --quiet --no-deps -c requirements/constraints.txt blinkt rpi-lgpio
 rm -f "$venv"/.bootstrapped-*
 touch "$stamp"
 echo "bootstrap: controller venv ready in $venv" >&2

@@ -138,7 +138,7 @@ def _in_own_loop(coroutine: Coroutine[Any, Any, Any], timeout_s: float) -> Any:
     async def bounded() -> Any:
         try:
             return await asyncio.wait_for(coroutine, timeout_s)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11 (JetPack 6 runs 3.10)
             return _TIMED_OUT
 
     return asyncio.run(bounded())
