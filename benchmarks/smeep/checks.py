@@ -3,12 +3,11 @@ site's request log, a value the harness computes itself), never only at words in
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from smeep import claims
 from smeep.toolbox import Bench
 
 
@@ -36,16 +35,36 @@ def fail(reason: str) -> Verdict:
     return Verdict(False, reason)
 
 
-def numbers_in(text: str) -> list[float]:
-    return [float(n.replace(",", "")) for n in re.findall(r"-?\d[\d,]*(?:\.\d+)?", text)]
-
-
-def has_number(text: str, value: float, tolerance: float = 0.0) -> bool:
-    return any(abs(n - value) <= tolerance for n in numbers_in(text))
-
-
 def has_word(text: str, word: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
+def states_number(
+    reply: str,
+    truth: float,
+    units: tuple[str, ...],
+    *,
+    also_true: tuple[float, ...] = (),
+    tolerance: float = 0.0,
+    required: bool = True,
+    ordinal: bool = False,
+) -> Verdict:
+    """The reply states ``truth`` (unless not ``required``), and every number it ties to ``units`` is true
+    (``truth`` or ``also_true``)."""
+    if required and not claims.close(truth, claims.values(reply), absolute=tolerance):
+        return fail(f"the reply does not state {truth:g}")
+    tied = claims.bound(reply, units, ordinal=ordinal)
+    wrong = [v for v in tied if not claims.close(v, (truth, *also_true), absolute=tolerance)]
+    return fail(f"the reply states {wrong[0]:g} where the truth is {truth:g}") if wrong else ok()
+
+
+def states_token(reply: str, truth: str, *, also_true: tuple[str, ...] = ()) -> Verdict:
+    """The reply names ``truth``, and no other token of its shape (another secret word, another kernel release)."""
+    if not has_word(reply, truth):
+        return fail(f"the reply lacks {truth!r}")
+    allowed = {t.lower() for t in (truth, *also_true)}
+    wrong = [t for t in claims.shaped_like(reply, truth) if t.lower() not in allowed]
+    return fail(f"the reply also states {wrong[0]!r}; the truth is {truth!r}") if wrong else ok()
 
 
 def tools_used(bench: Bench, outcome: Outcome, *names: str, at_least: int = 1) -> Verdict:
@@ -70,16 +89,6 @@ def file_is(bench: Bench, name: str, expected: str) -> Verdict:
     if text is None:
         return fail(f"{name} was not written")
     return ok() if text.strip() == expected else fail(f"{name} holds {text.strip()[:60]!r}, expected {expected!r}")
-
-
-def first_json_object(text: str) -> Any:
-    start = text.find("{")
-    depth = 0
-    for index in range(max(start, 0), len(text)):
-        depth += {"{": 1, "}": -1}.get(text[index], 0)
-        if start >= 0 and depth == 0 and text[index] == "}":
-            return json.loads(text[start : index + 1])
-    raise ValueError("no JSON object in the reply")
 
 
 def all_of(*verdicts: Verdict) -> Verdict:

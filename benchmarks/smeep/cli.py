@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ from smeep.runner import Plan, Progress, run_plan
 from smeep.tasks import LADDER, SUITE, select
 from smeep.throughput import measure, process_rss_mib
 
+KEY_ENV = "SMEEP_API_KEY"
+
 
 def _models(values: list[str]) -> list[str]:
     return [m for value in values for m in value.split(",") if m]
@@ -28,7 +31,13 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="http://127.0.0.1:11434", help="engine URL (Ollama root or .../v1)")
     parser.add_argument("--api", choices=("auto", "ollama", "openai"), default="auto", help="wire format")
     parser.add_argument("--model", action="append", required=True, help="model name; repeat or comma-separate")
-    parser.add_argument("--trials", type=int, default=1, help="repeat each task/measurement N times")
+    parser.add_argument(
+        "--trials", "--repeats", type=int, default=1, help="repeat each task/measurement N times (pass@1, pass^k)"
+    )
+    parser.add_argument(
+        "--api-key-env",
+        help=f"environment variable holding the API key, sent as a bearer token (default {KEY_ENV}, if set)",
+    )
     parser.add_argument("--keep-alive", default="5m", help="Ollama keep_alive for the loaded model")
     parser.add_argument("--num-ctx", type=int, help="context size to request (Ollama num_ctx)")
     parser.add_argument("--request-timeout", type=float, default=300.0, help="seconds per engine request")
@@ -51,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--resume", action="store_true", help="keep the journal and skip finished tasks")
         sub.add_argument("--no-progress", action="store_true")
         sub.add_argument("--max-tokens", type=int, default=512, help="cap on each model turn (direct driver)")
+        sub.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (direct driver)")
+        sub.add_argument("--seed", type=int, default=0, help="seed of repeat 1; repeat n uses seed + n - 1")
         if name == "ladder":
             sub.add_argument("--quick", action="store_true", help="tiers 1 and 2 only")
             sub.add_argument("--tiers", help="comma-separated tiers, e.g. 1,2")
@@ -81,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compare":
         return compare(args)
     args.model = _models(args.model)
+    if args.api_key_env and not os.environ.get(args.api_key_env):
+        print(f"smeep: --api-key-env {args.api_key_env}: that variable is not set", file=sys.stderr)
+        return 2
     if args.command == "throughput":
         return anyio.run(throughput, args, argv)
     return anyio.run(benchmark, args, argv)
@@ -88,8 +102,29 @@ def main(argv: list[str] | None = None) -> int:
 
 def _engine(args: argparse.Namespace) -> Engine:
     return make_engine(
-        args.engine, args.api, timeout=args.request_timeout, keep_alive=args.keep_alive, num_ctx=args.num_ctx
+        args.engine,
+        args.api,
+        timeout=args.request_timeout,
+        keep_alive=args.keep_alive,
+        num_ctx=args.num_ctx,
+        api_key=os.environ.get(_key_env(args)) or None,
     )
+
+
+def _key_env(args: argparse.Namespace) -> str:
+    return args.api_key_env or KEY_ENV
+
+
+def _engine_meta(args: argparse.Namespace, engine: Engine, version: str | None) -> dict[str, Any]:
+    """What the results say about the engine: the URL as given, and the key's variable (never the key)."""
+    key = _key_env(args) if os.environ.get(_key_env(args)) else None
+    return {
+        "kind": engine.kind,
+        "url": args.engine,
+        "version": version,
+        "context_size": args.num_ctx,
+        "api_key_env": key,
+    }
 
 
 async def benchmark(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -106,14 +141,14 @@ async def benchmark(args: argparse.Namespace, argv: list[str] | None) -> int:
     if not args.resume:
         journal.reset()
     engine = _engine(args)
-    driver: Any = DirectDriver(engine, args.max_tokens)
+    driver: Any = DirectDriver(engine, args.max_tokens, args.temperature)
     if args.driver == "openclaw":
         driver = OpenClawDriver(shlex.split(args.openclaw), args.provider)
     meta, _ = journal.read()
     if meta is None:
         meta = {"type": "meta", **metadata.base(argv)}
         journal.append(meta)
-    plan = Plan(args.model, tasks, args.trials, args.keep_alive, not args.no_preload, args.workspace)
+    plan = Plan(args.model, tasks, args.trials, args.keep_alive, not args.no_preload, args.workspace, args.seed)
     progress = None if args.no_progress else Progress(len(tasks) * args.trials * len(args.model))
     try:
         notes = await run_plan(plan, engine, driver, journal, progress=progress)
@@ -126,13 +161,19 @@ async def benchmark(args: argparse.Namespace, argv: list[str] | None) -> int:
     meta.update(
         driver=args.driver,
         trials=args.trials,
-        engine={"kind": engine.kind, "url": args.engine, "version": version, "context_size": args.num_ctx},
+        seed=args.seed if driver.seeded else None,
+        temperature=driver.temperature,
+        engine=_engine_meta(args, engine, version),
         model_notes=notes,
     )
     document = results.build(meta, tasks, args.model, journal.read()[1])
     write_outputs(document, output, report.results_markdown(document), None if args.no_plots else plots.results_plots)
     for model, summary in document["summary"].items():
-        print(f"{model}: {summary['passes']}/{summary['eligible']} passed, avg {summary['avg_ms']} ms")
+        hat = summary["pass_hat_k"]
+        reliability = (
+            f", pass@1 {summary['pass_at_1']}, pass^{max(hat, key=int)} {hat[max(hat, key=int)]}" if hat else ""
+        )
+        print(f"{model}: {summary['passes']}/{summary['eligible']} passed{reliability}, avg {summary['avg_ms']} ms")
     return 0
 
 
@@ -148,12 +189,7 @@ async def throughput(args: argparse.Namespace, argv: list[str] | None) -> int:
                 entry["memory_mib"] = process_rss_mib(args.engine_pid)
             document["throughput"][model] = entry
             print(f"{model}: {entry.get('status')} gen {entry.get('gen_tok_s', {}).get('median')}", file=sys.stderr)
-        document["engine"] = {
-            "kind": engine.kind,
-            "url": args.engine,
-            "version": await engine.version(),
-            "context_size": args.num_ctx,
-        }
+        document["engine"] = _engine_meta(args, engine, await engine.version())
     finally:
         await engine.aclose()
     output = args.output or Path("smeep-throughput.json")

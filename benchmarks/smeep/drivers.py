@@ -33,20 +33,28 @@ class DirectDriver:
     """Tools defined and executed by the harness; the engine's chat API decides which to call."""
 
     name = "direct"
+    seeded = True
 
-    def __init__(self, engine: Engine, max_tokens: int | None = 512) -> None:
+    def __init__(self, engine: Engine, max_tokens: int | None = 512, temperature: float = 0.0) -> None:
         self.engine = engine
         self.max_tokens = max_tokens  # a base model may never stop on its own
+        self.temperature = temperature
 
-    async def run(self, task: Task, bench: Bench, model: str) -> Outcome:
+    async def run(self, task: Task, bench: Bench, model: str, seed: int | None = None) -> Outcome:
         prompt = task.render(bench.site_url)
+        sampling: dict[str, Any] = {"temperature": self.temperature}
+        if seed is not None:
+            sampling["seed"] = seed
         if task.mode == "infer":
-            reply = await self.engine.chat(model, [{"role": "user", "content": prompt}], max_tokens=self.max_tokens)
+            asked: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+            reply = await self.engine.chat(model, asked, max_tokens=self.max_tokens, options=sampling)
             return Outcome(reply.content, None, reply.prompt_tokens, reply.output_tokens)
         messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
         tokens_in = tokens_out = 0
         for _ in range(MAX_ROUNDS):
-            reply = await self.engine.chat(model, messages, bench.schemas(), max_tokens=self.max_tokens)
+            reply = await self.engine.chat(
+                model, messages, bench.schemas(), max_tokens=self.max_tokens, options=sampling
+            )
             tokens_in += reply.prompt_tokens or 0
             tokens_out += reply.output_tokens or 0
             messages.append(self.engine.assistant_message(reply))
@@ -103,6 +111,8 @@ class OpenClawDriver:
     own tools; only tasks whose effects land in the workspace or the fixture site can be checked from here."""
 
     name = "openclaw"
+    seeded = False  # the agent CLI takes no seed or temperature: its own settings apply
+    temperature = None
     CHECKABLE = frozenset({"exec", "files", "web"})
 
     def __init__(self, command: Sequence[str] = ("openclaw",), provider: str = "local") -> None:
@@ -122,7 +132,7 @@ class OpenClawDriver:
             "--json", "--timeout", str(int(task.timeout)), "--message", prompt,
         ]  # fmt: skip
 
-    async def run(self, task: Task, bench: Bench, model: str) -> Outcome:
+    async def run(self, task: Task, bench: Bench, model: str, seed: int | None = None) -> Outcome:
         done = await anyio.run_process(self.argv(task, model, task.render(bench.site_url)), check=False)
         stdout = done.stdout.decode(errors="replace")
         if task.mode == "infer":

@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from claw.engine import ollama, openai
@@ -21,7 +22,23 @@ from claw.engine.records import Engine as EngineKind
 Obj = dict[str, Any]
 Json = list[Obj]  # chat messages and tool schemas
 
-__all__ = ["Engine", "OllamaEngine", "OpenAIEngine", "Reply", "ToolCall", "make_engine"]
+__all__ = ["BearerTransport", "Engine", "OllamaEngine", "OpenAIEngine", "Reply", "ToolCall", "make_engine"]
+
+
+class BearerTransport(httpx.AsyncBaseTransport):
+    """Sends ``Authorization: Bearer <key>`` with every request: the shared engine client takes a transport,
+    not headers, and the key must never reach the results."""
+
+    def __init__(self, key: str, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self._key = key
+        self._inner = inner or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers["Authorization"] = f"Bearer {self._key}"
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 @dataclass
@@ -53,15 +70,21 @@ class Reply:
 
 
 class Engine:
-    """Base: the engine's root URL and one HTTP client; subclasses speak one wire format."""
+    """Base: the engine's base URL, used as given, and one HTTP client; subclasses speak one wire format."""
 
     kind = "engine"
     dialect: EngineKind = "ollama"
-    chat_path = ""  # what :meth:`chat` posts to
+    chat_path = ""  # what :meth:`chat` posts to, relative to the base URL
 
-    def __init__(self, url: str, *, timeout: float = 300.0) -> None:
-        self.root = url.rstrip("/").removesuffix("/v1").removesuffix("/api")
-        self.client = EngineClient(self.root, self.dialect, timeout)
+    def __init__(self, url: str, *, timeout: float = 300.0, api_key: str | None = None) -> None:
+        self.root = self.base_url(url)
+        transport = BearerTransport(api_key) if api_key else None
+        self.client = EngineClient(self.root, self.dialect, timeout, transport=transport)
+
+    @staticmethod
+    def base_url(url: str) -> str:
+        """Where this wire format's paths start; a proxy's path prefix (``.../ollama``) is kept."""
+        return url.rstrip("/")
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -135,8 +158,16 @@ class OllamaEngine(Engine):
     kind = "ollama"
     chat_path = ollama.CHAT
 
-    def __init__(self, url: str, *, timeout: float = 300.0, keep_alive: str = "5m", num_ctx: int | None = None) -> None:
-        super().__init__(url, timeout=timeout)
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 300.0,
+        keep_alive: str = "5m",
+        num_ctx: int | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        super().__init__(url, timeout=timeout, api_key=api_key)
         self.keep_alive = keep_alive
         self.num_ctx = num_ctx
 
@@ -190,11 +221,19 @@ class OllamaEngine(Engine):
 
 
 class OpenAIEngine(Engine):
-    """The OpenAI-compatible /v1/chat/completions (llama.cpp's server, Ollama's /v1): SSE when streaming."""
+    """The OpenAI-compatible chat/completions (llama.cpp's server, Ollama's /v1, any hosted endpoint): SSE when
+    streaming. The base URL is the one such APIs document (``http://host/v1``, ``https://host/api/v1``), used as
+    is; a bare ``http://host:port`` gets ``/v1``, where llama.cpp and Ollama serve it."""
 
     kind = "openai"
     dialect = "llamacpp"
-    chat_path = openai.CHAT
+    chat_path = "chat/completions"
+    models_path = "models"
+
+    @staticmethod
+    def base_url(url: str) -> str:
+        url = url.rstrip("/")
+        return url if urlsplit(url).path else url + "/v1"
 
     def chat_body(
         self, model: str, messages: Json, tools: Json | None, stream: bool, limit: int | None, options: Obj
@@ -208,7 +247,7 @@ class OpenAIEngine(Engine):
             reply.add(openai.completion_part(self._parsed((await response.aread()).decode(), model)), start)
             return
         calls = openai.ToolCallAssembler()
-        async for line in self.client.lines(response, f"POST {openai.CHAT}"):
+        async for line in self.client.lines(response, f"POST {self.chat_path}"):
             data = openai.sse_data(line)
             if data is openai.DONE:
                 break
@@ -236,17 +275,25 @@ class OpenAIEngine(Engine):
 
     async def version(self) -> str | None:
         try:
-            return openai.owners(await self.client.request_json("GET", openai.MODELS))
+            return openai.owners(await self.client.request_json("GET", self.models_path))
         except CrushError:
             return None
 
 
-def make_engine(url: str, api: str, *, timeout: float, keep_alive: str = "5m", num_ctx: int | None = None) -> Engine:
-    """'ollama' or 'openai'; 'auto' picks Ollama unless the URL ends in /v1."""
+def make_engine(
+    url: str,
+    api: str,
+    *,
+    timeout: float,
+    keep_alive: str = "5m",
+    num_ctx: int | None = None,
+    api_key: str | None = None,
+) -> Engine:
+    """'ollama' or 'openai'; 'auto' picks Ollama unless the URL ends in /v1. ``api_key``: sent as a bearer token."""
     if api == "auto":
         api = "openai" if url.rstrip("/").endswith("/v1") else "ollama"
     if api == "ollama":
-        return OllamaEngine(url, timeout=timeout, keep_alive=keep_alive, num_ctx=num_ctx)
+        return OllamaEngine(url, timeout=timeout, keep_alive=keep_alive, num_ctx=num_ctx, api_key=api_key)
     if api == "openai":
-        return OpenAIEngine(url, timeout=timeout)
+        return OpenAIEngine(url, timeout=timeout, api_key=api_key)
     raise ValueError(f"unknown API {api!r}: ollama, openai or auto")

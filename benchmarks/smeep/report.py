@@ -29,6 +29,22 @@ def results_table(document: dict[str, Any], label: str = "") -> str:
     return "\n".join(rows)
 
 
+def reliability_table(document: dict[str, Any]) -> str:
+    """pass@1 and pass^k (tau-bench) per model, with the spread of pass@1 between repeats; empty for one trial."""
+    summaries = {m: s for m, s in document.get("summary", {}).items() if len(s.get("pass_hat_k") or {}) > 1}
+    if not summaries:
+        return ""
+    ks = sorted({int(k) for s in summaries.values() for k in s["pass_hat_k"]})
+    header = ["model", "pass@1", *(f"pass^{k}" for k in ks[1:]), "pass@1 per repeat: min-max (sd)"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, summary in summaries.items():
+        hat, spread = summary["pass_hat_k"], summary["spread"]
+        cells = [model, f"{summary['pass_at_1']:.3f}", *(_f(hat.get(str(k)), 3) for k in ks[1:])]
+        cells.append(f"{spread['min']:.3f}-{spread['max']:.3f} ({spread['stdev']:.3f})")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def results_markdown(document: dict[str, Any]) -> str:
     hw = document.get("hardware", {})
     lines = [
@@ -36,11 +52,13 @@ def results_markdown(document: dict[str, Any]) -> str:
         "",
         f"Engine {document.get('engine', {}).get('kind', '?')} {document.get('engine', {}).get('version') or ''} at "
         f"{document.get('engine', {}).get('url', '?')}; driver {document.get('driver', '?')}; "
-        f"{document.get('trials', 1)} trial(s); {hw.get('cpu_model')}, {hw.get('cpu_cores')} cores, "
+        f"{document.get('trials', 1)} trial(s), temperature {document.get('temperature', '?')}, seed "
+        f"{document.get('seed', '?')}; {hw.get('cpu_model')}, {hw.get('cpu_cores')} cores, "
         f"{hw.get('ram_mib')} MiB RAM; smeep {document.get('smeep_version')}.",
         "",
         results_table(document),
         "",
+        *([reliability_table(document), ""] if reliability_table(document) else []),
         "| model | failed |",
         "|---|---|",
     ]

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from smeep.runner import summarise_statuses
+from smeep.stats import reliability
 from smeep.tasks import TASKS, Task
 
 SCHEMA = "smeep-results/1"
@@ -51,7 +52,9 @@ def _entry(trials: list[dict[str, Any]]) -> dict[str, Any]:
         "output_tokens": nearest.get("output_tokens"),
         "error": nearest.get("error"),
         "passes": sum(t["status"] == "PASS" for t in trials),
-        "trials": [{k: t.get(k) for k in ("trial", "status", "ms", "tools", "error")} for t in trials],
+        "trials": [
+            {k: t.get(k) for k in ("trial", "status", "ms", "tools", "error", "seed", "temperature")} for t in trials
+        ],
     }
 
 
@@ -80,7 +83,13 @@ def summarise(entries: dict[str, Any]) -> dict[str, Any]:
             failed.append(task_id)
         if entry["ms"] is not None:
             times.append(entry["ms"])
+    outcomes = [
+        [t["status"] == "PASS" for t in entry.get("trials", []) if t["status"] != "SKIP"]
+        for entry in entries.values()
+        if entry["status"] != "SKIP"
+    ]
     return {
+        **reliability(outcomes),
         "passes": passes,
         "eligible": eligible,
         "pass_rate": round(passes / eligible, 3) if eligible else None,

@@ -25,8 +25,10 @@ STATUSES = ("PASS", "FAIL", "ERR", "TIMEOUT", "SKIP", "LOAD_FAIL")
 
 class Driver(Protocol):
     name: str
+    seeded: bool  # whether the driver passes a seed to the model
+    temperature: float | None  # what it asks for; None = the agent's own setting
 
-    async def run(self, task: Task, bench: Bench, model: str) -> Outcome: ...
+    async def run(self, task: Task, bench: Bench, model: str, seed: int | None = None) -> Outcome: ...
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Result:
     input_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    seed: int | None = None  # the sampling seed of this trial (null where the driver cannot set one)
+    temperature: float | None = None
     type: str = "result"
 
 
@@ -74,6 +78,10 @@ class Plan:
     keep_alive: str = "5m"
     preload: bool = True
     workspace: Path | None = None  # the OpenClaw agent's workspace; None = a fresh one per task
+    seed: int = 0  # trial n samples with seed + n - 1: each repeat differs, a rerun repeats it
+
+    def seed_of(self, trial: int) -> int:
+        return self.seed + trial - 1
 
 
 async def run_plan(
@@ -99,9 +107,10 @@ async def run_plan(
                         load_error = str(err)
             for task, trial in todo:
                 if load_error is not None:
-                    result = Result(model, task.id, trial, "LOAD_FAIL", error=load_error)
+                    failed = Result(model, task.id, trial, "LOAD_FAIL", error=load_error)
+                    result = _stamped(failed, driver, plan.seed_of(trial))
                 else:
-                    result = await run_one(task, trial, model, driver, site, plan.workspace)
+                    result = await run_one(task, trial, model, driver, site, plan.workspace, plan.seed_of(trial))
                 journal.append(asdict(result))
                 if progress:
                     progress.step(f"{model} {task.id}#{trial} {result.status}")
@@ -109,7 +118,26 @@ async def run_plan(
 
 
 async def run_one(
-    task: Task, trial: int, model: str, driver: Driver, site: FixtureSite, workspace: Path | None
+    task: Task,
+    trial: int,
+    model: str,
+    driver: Driver,
+    site: FixtureSite,
+    workspace: Path | None,
+    seed: int | None = None,
+) -> Result:
+    return _stamped(await _attempt(task, trial, model, driver, site, workspace, seed), driver, seed)
+
+
+def _stamped(result: Result, driver: Driver, seed: int | None) -> Result:
+    """The sampling the trial asked for, as far as the driver can ask for it."""
+    result.seed = seed if getattr(driver, "seeded", False) else None
+    result.temperature = getattr(driver, "temperature", None)
+    return result
+
+
+async def _attempt(
+    task: Task, trial: int, model: str, driver: Driver, site: FixtureSite, workspace: Path | None, seed: int | None
 ) -> Result:
     supports = getattr(driver, "supports", None)
     if supports is not None and not supports(task):
@@ -123,7 +151,7 @@ async def run_one(
             first = len(site.requests)
             outcome: Outcome | None = None
             with anyio.fail_after(task.timeout):
-                outcome = await driver.run(task, bench, model)
+                outcome = await driver.run(task, bench, model, seed)
             ms = int((time.perf_counter() - started) * 1000)
             ms = getattr(driver, "last_ms", None) or ms
             bench.site_requests = [path.split("?")[0] for path in site.requests[first:]]

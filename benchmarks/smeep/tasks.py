@@ -3,14 +3,16 @@ workflow suite. Each task seeds its own fresh workspace and checks the effect of
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
+from smeep import claims, truth
 from smeep.checks import (
     Outcome,
     Verdict,
@@ -18,11 +20,10 @@ from smeep.checks import (
     fail,
     file_is,
     file_text,
-    first_json_object,
-    has_number,
     has_word,
-    numbers_in,
     ok,
+    states_number,
+    states_token,
     tools_used,
     write,
 )
@@ -69,38 +70,45 @@ def _seed(files: dict[str, str]) -> Setup:
 
 SOUL = "# Pinchy-7Q\n\nPinchy-7Q is the claw appliance's helper: it keeps files tidy and answers questions.\n"
 LADDER_FILES = {"SOUL.md": SOUL, "notes.txt": "a\n", "todo.txt": "b\n", "data.csv": "c\n", "logs/x.log": "d\n"}
-LADDER_ITEMS = 5  # what `ls` shows in the seeded workspace: four files and a folder
 LADDER_TOOLS = ("exec", "files")
+ITEM_UNITS = (r"items?", r"entries", r"entry", r"objects?", r"things?")
+
+
+def _plain(reply: str) -> str:
+    """The bare answer: no surrounding space, quotes, Markdown emphasis or code fence, no closing full stop."""
+    text = re.sub(r"^```\w*\s*|\s*```$", "", reply.strip())
+    return text.strip().strip("*_`'\"").rstrip(".!").strip()
 
 
 async def t1_ping(bench: Bench, out: Outcome) -> Verdict:
-    return ok() if out.reply.strip().strip(".!").lower() == "pong" else fail("the reply is not the one word pong")
+    return ok() if _plain(out.reply).lower() == "pong" else fail("the reply is not the one word pong")
 
 
 async def t1_math(bench: Bench, out: Outcome) -> Verdict:
-    return ok() if numbers_in(out.reply) == [221.0] else fail("the reply is not the number 221 alone")
+    # By value: the whole answer must read as one number (so "22,1" or "221 or 231" are not 221).
+    truth = 17 * 13
+    values = claims.values(_plain(out.reply))
+    whole = re.fullmatch(r"\d{1,3}(?:,\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?", _plain(out.reply))
+    return ok() if whole and values == [truth] else fail(f"the reply is not the number {truth} alone")
 
 
 async def t1_json(bench: Bench, out: Outcome) -> Verdict:
     try:
-        value = first_json_object(out.reply)
-    except ValueError as err:
-        return fail(str(err))
+        value = json.loads(_plain(out.reply))  # the whole reply, so no second, different object can follow
+    except ValueError:
+        return fail("the reply is not one JSON object")
     return ok() if value == {"status": "ok", "count": 42} else fail(f"wrong object {value!r}")
 
 
 async def t2_list(bench: Bench, out: Outcome) -> Verdict:
     return all_of(
         tools_used(bench, out, "run_command", "list_directory"),
-        ok() if has_number(out.reply, LADDER_ITEMS) else fail(f"the reply does not say {LADDER_ITEMS}"),
+        states_number(out.reply, truth.items(bench), ITEM_UNITS, ordinal=True),
     )
 
 
 async def t2_read(bench: Bench, out: Outcome) -> Verdict:
-    return all_of(
-        tools_used(bench, out, "read_file", "run_command"),
-        ok() if "pinchy-7q" in out.reply.lower() else fail("the name from SOUL.md is not in the reply"),
-    )
+    return all_of(tools_used(bench, out, "read_file", "run_command"), states_token(out.reply, truth.soul_name(bench)))
 
 
 async def t2_write(bench: Bench, out: Outcome) -> Verdict:
@@ -112,7 +120,7 @@ async def t3_write_read(bench: Bench, out: Outcome) -> Verdict:
         tools_used(bench, out, at_least=2),
         file_is(bench, "bench-chain.txt", "verify-abc-123"),
         tools_used(bench, out, "read_file", "run_command"),
-        ok() if "verify-abc-123" in out.reply else fail("the reply does not quote what was read back"),
+        states_token(out.reply, (file_text(bench, "bench-chain.txt") or "").strip()),
     )
 
 
@@ -131,7 +139,7 @@ async def t4_edit(bench: Bench, out: Outcome) -> Verdict:
         tools_used(bench, out, at_least=3),
         history,
         file_is(bench, "bench-edit.txt", "version-2"),
-        ok() if "version-2" in out.reply else fail("the reply does not report version-2"),
+        states_token(out.reply, (file_text(bench, "bench-edit.txt") or "").strip(), also_true=("version-1",)),
     )
 
 
@@ -184,27 +192,41 @@ INVENTORY = "sku,name,quantity\nA1,gadget-q2,8\nB7,widget-x9,37\nC3,sprocket-z,9
 NAMES = "Quennell\nMarwick\nAbernathy\nZolt\nOsgood\n"
 
 
-def _reply_has(value: str) -> Callable[[Outcome], Verdict]:
-    return lambda out: ok() if value.lower() in out.reply.lower() else fail(f"the reply lacks {value!r}")
+Claim = Callable[[Bench, str], Verdict]  # the reply's words against ground truth read at check time
 
 
-def _answer(tools: tuple[str, ...], expected: Callable[[], float | str], tolerance: float = 0.0) -> Check:
-    """A question whose answer the harness computes itself; a named tool must have been used for it."""
+def _answer(tools: tuple[str, ...], claim: Claim) -> Check:
+    """A question whose answer the harness reads itself; a named tool must have been used for it."""
 
     async def check(bench: Bench, out: Outcome) -> Verdict:
-        value = expected()
-        if isinstance(value, str):
-            found = ok() if has_word(out.reply, value) else fail(f"the reply lacks {value!r}")
-        else:
-            found = ok() if has_number(out.reply, value, tolerance) else fail(f"the reply lacks {value:g}")
-        return all_of(tools_used(bench, out, *tools), found)
+        return all_of(tools_used(bench, out, *tools), claim(bench, out.reply))
 
     return check
 
 
-def _file(name: str, expected: Callable[[], str], *tools: str) -> Check:
+def _number(
+    truth: Callable[[Bench], float],
+    *units: str,
+    also: Callable[[], tuple[float, ...]] = tuple,
+    required: bool = True,
+    ordinal: bool = False,
+) -> Claim:
+    def claim(bench: Bench, reply: str) -> Verdict:
+        value = truth(bench)
+        return states_number(reply, value, units, also_true=also(), required=required, ordinal=ordinal)
+
+    return claim
+
+
+def _token(truth: Callable[[Bench], str]) -> Claim:
+    return lambda bench, reply: states_token(reply, truth(bench))
+
+
+def _file(name: str, expected: Callable[[Bench], str], claim: Claim, *tools: str) -> Check:
+    """The file holds the true value, and whatever value of its kind the reply states is true as well."""
+
     async def check(bench: Bench, out: Outcome) -> Verdict:
-        return all_of(tools_used(bench, out, *tools), file_is(bench, name, expected()))
+        return all_of(tools_used(bench, out, *tools), file_is(bench, name, expected(bench)), claim(bench, out.reply))
 
     return check
 
@@ -217,11 +239,19 @@ def _site_fetched(*paths: str) -> Callable[[Bench], Verdict]:
     return verdict
 
 
-def _web(paths: tuple[str, ...], value: str) -> Check:
+def _web(paths: tuple[str, ...], claim: Claim) -> Check:
     async def check(bench: Bench, out: Outcome) -> Verdict:
-        return all_of(_site_fetched(*paths)(bench), _reply_has(value)(out))
+        return all_of(_site_fetched(*paths)(bench), claim(bench, out.reply))
 
     return check
+
+
+def _phrase(truth: Callable[[Bench], str]) -> Claim:
+    def claim(bench: Bench, reply: str) -> Verdict:
+        value = truth(bench)
+        return ok() if value.lower() in reply.lower() else fail(f"the reply lacks {value!r}")
+
+    return claim
 
 
 def _pending(bench: Bench) -> list[Any]:
@@ -275,20 +305,34 @@ async def _pixels(bench: Bench) -> list[dict[str, Any]]:
     return result.structured_content["pixels"]
 
 
-def _strip(expected: list[str | None]) -> Check:
-    """Pixel colours, left to right; None = the pixel must be off."""
+def _strip(expected: list[str | None], *, colours_said: bool = True) -> Check:
+    """Pixel colours, left to right; None = the pixel must be off. A colour the reply names must be on the strip."""
 
     async def check(bench: Bench, out: Outcome) -> Verdict:
         shown = [p["color"] if p["brightness"] > 0 else None for p in await _pixels(bench)]
         wanted = [_hex(c) if c else None for c in expected]
-        return ok() if shown == wanted else fail(f"the strip shows {shown}, expected {wanted}")
+        if shown != wanted:
+            return fail(f"the strip shows {shown}, expected {wanted}")
+        said = [name for name in _colour_names() if name != "off" and has_word(out.reply, name)]
+        wrong = [name for name in said if _hex(name) not in shown] if colours_said else []
+        return fail(f"the reply says {wrong[0]}, the strip shows {sorted(set(map(str, shown)))}") if wrong else ok()
 
     return check
 
 
+def _colour_names() -> list[str]:
+    from claw.leds.state import COLORS
+
+    return list(COLORS)
+
+
 async def _progress(bench: Bench, out: Outcome) -> Verdict:
     lit = [p["brightness"] > 0 for p in await _pixels(bench)]
-    return ok() if lit == [True] * 4 + [False] * 4 else fail(f"lit pixels {lit}, expected the left half")
+    if lit != [True] * 4 + [False] * 4:
+        return fail(f"lit pixels {lit}, expected the left half")
+    shown = 100 * sum(lit) / len(lit)
+    wrong = [v for v in claims.percents(out.reply) if v != shown]
+    return fail(f"the reply says {wrong[0]:g}%, the strip shows {shown:g}%") if wrong else ok()
 
 
 async def _seed_green(bench: Bench) -> None:
@@ -316,62 +360,94 @@ def _lines(name: str, expected: list[str]) -> Check:
     return check
 
 
-def _mem_gib() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / (1 << 20)
-    raise RuntimeError("no MemTotal in /proc/meminfo")
+def _sizes(reply: str, total: float, true_figures: list[float], what: str) -> Verdict:
+    """``total`` (GiB) is stated, as GiB or MiB; every byte quantity stated is one of the true figures (8 %)."""
+    said = claims.values(reply)
+    if not (claims.close(total, said, 0.08, 0.6) or claims.close(total * 1024, said, 0.08)):
+        return fail(f"the reply does not say ~{total:.1f} GiB")
+    wrong = [q for q in claims.byte_quantities(reply) if not claims.close(q, true_figures, 0.08, 0.05)]
+    return fail(f"the reply states {wrong[0]:.1f} GiB, which is no {what} figure of this host") if wrong else ok()
 
 
 async def _memory(bench: Bench, out: Outcome) -> Verdict:
-    gib = _mem_gib()
-    close = any(abs(n - gib) <= max(0.6, gib * 0.08) or abs(n - gib * 1024) <= gib * 80 for n in numbers_in(out.reply))
-    return all_of(tools_used(bench, out, "memory"), ok() if close else fail(f"the reply does not say ~{gib:.1f} GiB"))
+    info = truth.meminfo_gib()
+    total = info["MemTotal"]
+    figures = [*info.values(), total - info.get("MemAvailable", total)]  # total, free, available, used, swap...
+    return all_of(tools_used(bench, out, "memory"), _sizes(out.reply, total, figures, "memory"))
 
 
 async def _disk(bench: Bench, out: Outcome) -> Verdict:
-    gib = shutil.disk_usage("/").total / (1 << 30)
-    close = any(abs(n - gib) <= max(1.0, gib * 0.08) for n in numbers_in(out.reply))
-    return all_of(tools_used(bench, out, "disk"), ok() if close else fail(f"the reply does not say ~{gib:.0f} GiB"))
+    total = shutil.disk_usage("/").total / (1 << 30)
+    return all_of(tools_used(bench, out, "disk"), _sizes(out.reply, total, truth.filesystem_gib(), "filesystem"))
+
+
+# Interface-like names (a prefix and a number: eth0, wlan1, enp3s0, docker0), so ordinary words never match.
+INTERFACE = re.compile(r"\b(?:eth|wlan|wlp|enp|ens|eno|enx|wwan|docker|br|veth|virbr|bond|tun|tap|wg)\d[\w.@-]*")
 
 
 async def _interfaces(bench: Bench, out: Outcome) -> Verdict:
-    names = sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name != "lo")
-    missing = [n for n in names if n not in out.reply]
-    return all_of(tools_used(bench, out, "network"), fail(f"missing {missing}") if missing else ok())
+    names = truth.interfaces()
+    missing = [n for n in names if n != "lo" and n not in out.reply]
+    invented = [n for n in INTERFACE.findall(out.reply) if n.split("@")[0] not in names]
+    return all_of(
+        tools_used(bench, out, "network"),
+        fail(f"missing {missing}") if missing else ok(),
+        fail(f"the reply names {invented[0]}, which this host does not have") if invented else ok(),
+    )
 
 
-def _cores() -> float:
-    return float(os.cpu_count() or 0)
+def _first_name(bench: Bench, reply: str) -> Verdict:
+    """The first of the file's names the reply mentions must be the one that sorts first."""
+    names = [n.strip() for n in (file_text(bench, "names.txt") or "").splitlines() if n.strip()]
+    truth = sorted(names)[0] if names else "?"
+    mentioned = sorted((m.start(), n) for n in names for m in [re.search(rf"\b{re.escape(n)}\b", reply)] if m)
+    if not mentioned:
+        return fail(f"the reply lacks {truth!r}")
+    return ok() if mentioned[0][1] == truth else fail(f"the reply puts {mentioned[0][1]} first, not {truth}")
 
 
-def _weekday() -> str:
-    return date(2031, 2, 14).strftime("%A")
+def _weekday(bench: Bench, reply: str) -> Verdict:
+    truth = date(2031, 2, 14).strftime("%A")
+    said = set(claims.weekdays(reply))
+    if truth not in said:
+        return fail(f"the reply lacks {truth!r}")
+    return ok() if said == {truth} else fail(f"the reply also names {sorted(said - {truth})}")
 
 
+QUANTITY_UNITS = (r"quantity", r"qty", r"units?", r"pieces", r"pcs", r"in stock", r"stock")
+NOTES_LINES = truth.line_count("notes.txt")
+CORE_UNITS = (r"cores?", r"cpus?", r"vcpus?", r"processors?", r"threads?")
+LINE_UNITS = (r"lines?",)
+PRICE_UNITS = (r"eur", r"euros?", r"€", r"\$", r"usd", r"costs?", r"price")
+LINES_STATED = _number(NOTES_LINES, *LINE_UNITS, ordinal=True)
+# What a chain's reply may say about the value it wrote: nothing, or the truth.
+BUILD_SAID = _number(truth.build, r"builds?", required=False)
+LINES_SAID = _number(NOTES_LINES, *LINE_UNITS, required=False, ordinal=True)
+CORES_SAID = _number(truth.cores, *CORE_UNITS, also=truth.other_core_counts, required=False, ordinal=True)
 WEB = ("web",)
 SUITE: list[Task] = [
     # exec: a sandboxed run_command
     Task("exec-count-lines", 0, "suite", "exec", "Count lines", "How many lines does notes.txt have?",
-         ("exec",), _answer(("run_command",), lambda: 13), _seed({"notes.txt": NOTES})),
+         ("exec",), _answer(("run_command",), LINES_STATED), _seed({"notes.txt": NOTES})),
     Task("exec-kernel", 0, "suite", "exec", "Kernel release", "Which Linux kernel release is this machine running?",
-         ("exec",), _answer(("run_command",), lambda: os.uname().release)),
+         ("exec",), _answer(("run_command",), _token(lambda b: os.uname().release))),
     Task("exec-grep", 0, "suite", "exec", "Find a row",
          "In inventory.csv, what quantity is listed for widget-x9?", ("exec",),
-         _answer(("run_command",), lambda: 37), _seed({"inventory.csv": INVENTORY})),
+         _answer(("run_command",), _number(truth.quantity, *QUANTITY_UNITS)), _seed({"inventory.csv": INVENTORY})),
     Task("exec-sort", 0, "suite", "exec", "Sort names",
          "Sort the names in names.txt alphabetically. Which name comes first?", ("exec",),
-         _answer(("run_command",), lambda: "Abernathy"), _seed({"names.txt": NAMES})),
+         _answer(("run_command",), _first_name), _seed({"names.txt": NAMES})),
     # web: the fixture site
     Task("web-title", 0, "suite", "web", "Page title", "What is the title of the web page at {site}/ ?", WEB,
-         _web(("/",), "Lattice Orchard Co-op")),
+         _web(("/",), _phrase(truth.page("/", "<title>(.*?)</title>")))),
     Task("web-price", 0, "suite", "web", "Product price", "How much does the kettle at {site}/products/kettle cost?",
-         WEB, _web(("/products/kettle",), "47.30")),
+         WEB, _web(("/products/kettle",), _number(lambda b: float(truth.page("/products/kettle", r"EUR ([\d.]+)")(b)),
+                                                   *PRICE_UNITS))),
     Task("web-json", 0, "suite", "web", "API field", "What build number does {site}/api/status.json report?", WEB,
-         _web(("/api/status.json",), "8812")),
+         _web(("/api/status.json",), _number(truth.build, r"builds?"))),
     Task("web-follow", 0, "suite", "web", "Follow a link",
          "Open {site}/start and follow its link to find the secret word. What is it?", WEB,
-         _web(("/start", "/next/b7"), "marmalade-44")),
+         _web(("/start", "/next/b7"), _token(truth.page("/next/b7", r"secret word is ([\w-]+)")))),
     # scheduling: the time server's reminders
     Task("sched-in", 0, "suite", "scheduling", "Remind in 15 min", "Remind me to stretch in 15 minutes.", ("time",),
          _reminder("stretch", _created_plus(900), 90)),
@@ -386,8 +462,8 @@ SUITE: list[Task] = [
     Task("leds-all-blue", 0, "suite", "leds", "All blue", "Turn all the LEDs blue.", ("leds",), _strip(["blue"] * 8)),
     Task("leds-range", 0, "suite", "leds", "Left half red",
          "Make LED pixels 0 to 3 red and leave the others off.", ("leds",), _strip(["red"] * 4 + [None] * 4)),
-    Task("leds-off", 0, "suite", "leds", "Lights off", "Turn the LED lights off.", ("leds",), _strip([None] * 8),
-         _seed_green),
+    Task("leds-off", 0, "suite", "leds", "Lights off", "Turn the LED lights off.", ("leds",),
+         _strip([None] * 8, colours_said=False), _seed_green),
     Task("leds-progress", 0, "suite", "leds", "Progress bar", "Show 50% progress on the LED strip.", ("leds",),
          _progress),
     # files: the files server's sandbox
@@ -395,7 +471,7 @@ SUITE: list[Task] = [
          "Create a file shopping.txt with eggs, milk and bread, one per line.", ("files",),
          _lines("shopping.txt", ["eggs", "milk", "bread"])),
     Task("files-read", 0, "suite", "files", "Read a secret", "What is the wifi password written in router.txt?",
-         ("files",), _answer(("read_file",), lambda: "tangerine-8841"),
+         ("files",), _answer(("read_file",), _token(lambda b: truth.after(b, "router.txt", "wifi password:"))),
          _seed({"router.txt": "SSID: orchard\nwifi password: tangerine-8841\n"})),
     Task("files-mkdir", 0, "suite", "files", "Make a folder", "Make a folder called projects/2030.", ("files",),
          _files_mkdir),
@@ -405,7 +481,7 @@ SUITE: list[Task] = [
          ("files",), _lines("list.txt", ["apples", "pears", "cheese"]), _seed({"list.txt": "apples\npears\n"})),
     # system: the system server on this very host
     Task("sys-cores", 0, "suite", "system", "CPU cores", "How many CPU cores does this machine have?", ("system",),
-         _answer(("cpu",), _cores)),
+         _answer(("cpu",), _number(truth.cores, *CORE_UNITS, also=truth.other_core_counts, ordinal=True))),
     Task("sys-memory", 0, "suite", "system", "Total RAM", "How much RAM does this machine have in total?",
          ("system",), _memory),
     Task("sys-disk", 0, "suite", "system", "Disk size", "How big is the root filesystem, in GiB?", ("system",), _disk),
@@ -414,18 +490,19 @@ SUITE: list[Task] = [
     # chains: several tools in one request
     Task("chain-web-file", 0, "suite", "chains", "Web to file",
          "Fetch {site}/api/status.json and save only its build number in build.txt.", ("web", "files"),
-         _file("build.txt", lambda: "8812", "fetch_url", "write_file")),
+         _file("build.txt", lambda b: f"{truth.build(b):g}", BUILD_SAID, "fetch_url", "write_file")),
     Task("chain-file-leds", 0, "suite", "chains", "File to LEDs", "Read color.txt and light all LEDs in that colour.",
          ("files", "leds"), _strip(["purple"] * 8), _seed({"color.txt": "purple\n"})),
     Task("chain-exec-file", 0, "suite", "chains", "Command to file",
          "Count the lines of notes.txt and write only the number to count.txt.", ("exec", "files"),
-         _file("count.txt", lambda: "13", "write_file"), _seed({"notes.txt": NOTES})),
+         _file("count.txt", lambda b: f"{NOTES_LINES(b):g}", LINES_SAID, "write_file"),
+         _seed({"notes.txt": NOTES})),
     Task("chain-web-remind", 0, "suite", "chains", "Web to reminder",
          "Look up the next event on {site}/events and set a reminder for it at its time.", ("web", "time"),
          _reminder("board meeting", lambda b: datetime(2030, 6, 1, 18, 0, tzinfo=timezone.utc), 60)),
     Task("chain-sys-file", 0, "suite", "chains", "System to file",
          "Write this machine's CPU core count, the number only, into cores.txt.", ("system", "files"),
-         _file("cores.txt", lambda: str(int(_cores())), "cpu", "write_file")),
+         _file("cores.txt", lambda b: f"{truth.cores():g}", CORES_SAID, "cpu", "write_file")),
 ]  # fmt: skip
 
 TASKS: dict[str, Task] = {task.id: task for task in LADDER + SUITE}

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from smeep.tasks import TASKS
 
 from tests.doubles.engine import FakeOllama
 from tests.doubles.http import serve
+from tests.smeep.scripts import PASS
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +19,18 @@ def fake():
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def route(prompt: str):
+    """The passing script of whichever task the prompt is, so one model ("router") can run many tasks."""
+    for task_id, task in TASKS.items():
+        if task.prompt.split("{site}")[0] in prompt:
+            return PASS[task_id]
+    return None
+
+
+@pytest.fixture
+def router(fake):
+    fake.router = route
+    fake.scripts.setdefault("other", [])
+    return fake

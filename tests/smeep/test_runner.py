@@ -13,25 +13,9 @@ from smeep.journal import Journal
 from smeep.runner import Plan, run_plan
 from smeep.tasks import TASKS
 
-from tests.smeep.scripts import PASS
-
 pytestmark = pytest.mark.anyio
 PNG = b"\x89PNG\r\n\x1a\n"
 QUICK = ["t1-ping", "t1-math", "t1-json", "t2-list", "t2-read", "t2-write"]
-
-
-def route(prompt: str):
-    for task_id, task in TASKS.items():
-        if task.prompt.split("{site}")[0] in prompt:
-            return PASS[task_id]
-    return None
-
-
-@pytest.fixture
-def router(fake):
-    fake.router = route
-    fake.scripts.setdefault("other", [])
-    return fake
 
 
 def test_ladder_quick_writes_schema_markdown_and_plots(router, tmp_path):
