@@ -74,6 +74,22 @@ def test_target_requirements_keep_the_lines_for_the_nodes_python(release, python
     assert "--hash=sha256:" in text
 
 
+def test_target_requirements_drop_the_markers_pip_would_judge_by_the_controllers_python(release):
+    # pip on a 3.11 controller would skip `; python_version == "3.10"` pins when it downloads for a 3.10 node.
+    text = release.target_requirements(FILES / "runtime-requirements.txt", "3.10")
+    assert "annotated-doc==0.0.6 \\\n" in text
+    assert "python_version" not in text
+    assert all(not r.marker for r in requirement_heads(text))
+
+
+@pytest.mark.parametrize("python", ["3.10", "3.11", "3.13"])
+def test_the_module_and_the_lock_tool_cut_a_union_lock_alike(release, lock_tool, python):
+    for lock in ("runtime-requirements.txt", "pi-requirements.txt"):
+        by_module = release.target_requirements(FILES / lock, python)
+        by_tool = lock_tool.target_requirements((FILES / lock).read_text(), python)
+        assert by_module == by_tool, (lock, python)
+
+
 def test_pi_extra_leaves_out_the_legacy_gpio_library_and_unsupported_pythons(release):
     assert "rpi-gpio" not in (FILES / "pi-requirements.txt").read_text().lower()
     on_bookworm = requirement_heads(release.target_requirements(FILES / "pi-requirements.txt", "3.11"))

@@ -111,7 +111,8 @@ def build_wheel(module: AnsibleModule, source: Path, scratch: Path, epoch: int) 
 
 
 def target_requirements(lock: Path, python_version: str) -> str:
-    """The lock's requirements whose markers hold on the target Python (pip would judge them by its own)."""
+    """The lock's requirements whose markers hold on the target Python (pip would judge them by its own), without
+    their markers: pip on the controller would otherwise skip a 3.10-only pin when it downloads for a 3.10 node."""
     from packaging.markers import Marker
 
     environment = {"python_version": python_version, "python_full_version": f"{python_version}.0"}
@@ -123,9 +124,9 @@ def target_requirements(lock: Path, python_version: str) -> str:
         if line.endswith("\\"):
             continue
         head = current[0].rstrip(" \\")
-        _, _, marker = head.partition(";")
+        pin, _, marker = head.partition(";")
         if not marker.strip() or Marker(marker.strip()).evaluate(environment):
-            kept.extend(current)
+            kept.extend([f"{pin.strip()} \\" if len(current) > 1 else pin.strip(), *current[1:]])
         current = []
     return "\n".join(kept) + "\n" if kept else ""
 
