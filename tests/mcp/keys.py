@@ -11,7 +11,7 @@ from mcp import Client
 
 # One client that may use every tool of every server, as the appliance's OpenClaw does.
 KEY = "test-client-key-0123456789abcdefghijklmnopqrstuvwxyz"
-EVERYTHING = {name: "*" for name in ("leds", "system", "crush", "time", "files")}
+EVERYTHING = {name: "*" for name in ("leds", "system", "crush", "time", "files", "swarm")}
 
 
 def digest(key: str) -> str:

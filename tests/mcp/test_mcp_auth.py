@@ -1,7 +1,7 @@
 """Who is calling: over HTTP every request carries a configured client's key, and a client gets only its tools,
 its files root and a bounded number of sessions (issue #18).
 
-A real ``claw mcp serve`` (files, time, system) with four clients:
+A real ``claw mcp serve`` (files, time, system, swarm) with four clients:
 
 * tester: every tool, the whole sandbox;
 * reader: files' read_file and list_directory only, all of time, its own files root, at most 2 sessions;
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.anyio
 READER_KEY = "reader-key-" + "r" * 40
 WRITER_KEY = "writer-key-" + "w" * 40
 TIME_KEY = "time-only-key-" + "t" * 40
-SERVERS = ("files", "time", "system")
+SERVERS = ("files", "time", "system", "swarm")
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
@@ -51,6 +51,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     root.mkdir()
     (root / "top.txt").write_text("top\n")
     ports = {name: free_port() for name in SERVERS}
+    swarm_yml = base / "swarm.yml"
+    swarm_yml.write_text(
+        json.dumps(
+            {"workers": [{"name": "w", "unit": "openclaw-worker@w.service", "health_url": "http://127.0.0.1:1/"}]}
+        )
+    )
     metrics_port = free_port()
     config = {
         "metrics_port": metrics_port,
@@ -59,6 +65,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "files": {"port": ports["files"], "root": str(root)},
             "time": {"port": ports["time"], "database": str(base / "t.sqlite3"), "zone": "UTC"},
             "system": {"port": ports["system"]},
+            "swarm": {"port": ports["swarm"], "swarm_config": str(swarm_yml), "limits_file": str(base / "l.json")},
         },
         "clients": clients(
             reader={

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 NOW = datetime(2025, 6, 2, 10, 0, 0, tzinfo=timezone.utc)  # a Monday; 12:00 CEST in Berlin
 READ_TOOLS = {"current_time", "day_of_week", "time_until", "format_duration", "list_reminders"}
-EXPECTED_TOOLS = READ_TOOLS | {"create_reminder", "cancel_reminder"}
+EXPECTED_TOOLS = READ_TOOLS | {"create_reminder", "cancel_reminder", "due_reminders"}
 
 
 class FakeClock:
@@ -187,6 +187,7 @@ async def test_create_list_and_cancel_reminders(store):
         "fired_at": None,
         "late": False,
         "cancelled_at": None,
+        "owner": None,  # made in-process: no MCP client
     }
     assert (evening["due"], evening["zone"], evening["due_in"]) == (
         "2025-06-02T18:30:00+01:00",

@@ -2,7 +2,10 @@
 
 The store survives restarts (WAL journal, schema created on first use). The scheduler runs inside the server
 process: it marks due reminders fired, flags the ones it fires more than ``late_after`` seconds after their time
-(those were due while the process was down), and asks the LED daemon for a signal.
+(those were due while the process was down), and delivers them: the LED daemon's signal (:class:`LedSignal`) and
+the text to the console (:class:`ConsoleNotice`, ThreadWeaver's ``POST /notifications``). Each reminder records the
+MCP client that created it (its owner); the owner reads the texts of its fired reminders once, with
+:meth:`ReminderStore.take_fired` (the ``due_reminders`` tool).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import functools
 import json
 import logging
 import sqlite3
+import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import httpx
 
 from claw.sqlite_file import open_wal
 
@@ -29,7 +34,7 @@ log = logging.getLogger(__name__)
 STATUSES = ("pending", "fired", "cancelled")
 LED_SIGNAL = {"op": "signal", "source": "reminder", "state": "reminder", "ttl": 60}
 MAX_REPLY_BYTES = 64 * 1024
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reminders (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -40,11 +45,15 @@ CREATE TABLE IF NOT EXISTS reminders (
     created_at REAL NOT NULL,
     fired_at REAL,
     late INTEGER NOT NULL DEFAULT 0,
-    cancelled_at REAL
+    cancelled_at REAL,
+    owner TEXT,
+    seen_at REAL
 );
 CREATE INDEX IF NOT EXISTS reminders_status_due ON reminders (status, due_at);
 """
-_COLUMNS = "id, message, due_at, zone, status, created_at, fired_at, late, cancelled_at"
+# Columns added after version 1: a file made before them gets them when opened.
+_ADDED_COLUMNS = (("owner", "TEXT"), ("seen_at", "REAL"))
+_COLUMNS = "id, message, due_at, zone, status, created_at, fired_at, late, cancelled_at, owner, seen_at"
 T = TypeVar("T")
 
 
@@ -67,12 +76,17 @@ class Reminder:
     fired: datetime | None
     late: bool
     cancelled: datetime | None
+    owner: str | None = None  # the MCP client that created it (None: a local stdio user)
+    seen: datetime | None = None  # when its owner read it after it fired
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Reminder:
-        rid, message, due, zone, status, created, fired, late, cancelled = row
+        rid, message, due, zone, status, created, fired, late, cancelled, owner, seen = row
         when = functools.partial(datetime.fromtimestamp, tz=timezone.utc)
-        return cls(rid, message, when(due), zone, status, when(created), _utc(fired), bool(late), _utc(cancelled))
+        return cls(
+            rid, message, when(due), zone, status, when(created), _utc(fired), bool(late), _utc(cancelled), owner,
+            _utc(seen),
+        )  # fmt: skip
 
 
 class ReminderStore:
@@ -84,6 +98,10 @@ class ReminderStore:
         self._lock = threading.Lock()
         try:
             self._db = open_wal(path, _SCHEMA, SCHEMA_VERSION)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(reminders)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE reminders ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as err:
             raise ReminderError(f"cannot open the reminder database {path}: {err}") from None
 
@@ -120,7 +138,7 @@ class ReminderStore:
             raise ReminderError(f"there is no reminder with id {reminder_id}; list_reminders shows the ids")
         return reminder
 
-    def add(self, message: str, due: datetime, zone: str, now: datetime) -> Reminder:
+    def add(self, message: str, due: datetime, zone: str, now: datetime, owner: str | None = None) -> Reminder:
         def insert(db: sqlite3.Connection) -> Reminder:
             (pending,) = db.execute("SELECT count(*) FROM reminders WHERE status = 'pending'").fetchone()
             if pending >= self.max_pending:
@@ -128,8 +146,8 @@ class ReminderStore:
                     f"there are already {pending} pending reminders, the limit; cancel some before adding more"
                 )
             cursor = db.execute(
-                "INSERT INTO reminders (message, due_at, zone, created_at) VALUES (?, ?, ?, ?)",
-                (message, due.timestamp(), zone, now.timestamp()),
+                "INSERT INTO reminders (message, due_at, zone, created_at, owner) VALUES (?, ?, ?, ?, ?)",
+                (message, due.timestamp(), zone, now.timestamp(), owner),
             )
             return self._existing(db, cursor.lastrowid)
 
@@ -177,6 +195,22 @@ class ReminderStore:
             return [self._existing(db, rid) for rid in ids]
 
         return self._write(fire)
+
+    def take_fired(self, owner: str | None, now: datetime, limit: int) -> list[Reminder]:
+        """The fired reminders of ``owner`` (None: those a local user made) it has not read yet, oldest first,
+        marked read: each is handed over once."""
+
+        def take(db: sqlite3.Connection) -> list[Reminder]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM reminders WHERE status = 'fired' AND seen_at IS NULL AND owner IS ? "
+                "ORDER BY fired_at, id LIMIT ?",
+                (owner, limit),
+            ).fetchall()
+            ids = [row[0] for row in rows]
+            db.executemany("UPDATE reminders SET seen_at = ? WHERE id = ?", [(now.timestamp(), rid) for rid in ids])
+            return [self._existing(db, rid) for rid in ids]
+
+        return self._write(take)
 
     def next_due(self) -> datetime | None:
         with self._locked() as db:
@@ -227,6 +261,51 @@ class LedSignal:
             answer = {"ok": False, "error": f"unreadable answer {reply[:80]!r}"}
         if isinstance(answer, dict) and answer.get("ok") is False:
             log.warning("the LED daemon refused the reminder signal: %s", answer.get("error"))
+
+
+class ConsoleNotice:
+    """POST each fired reminder's text to the console (ThreadWeaver's ``/notifications``, with a gateway client's
+    key). Best effort, like the LED: a console that is down or refuses is logged, never raised; the owner still
+    reads the text with ``due_reminders``."""
+
+    def __init__(self, url: str, key: str, *, verify: ssl.SSLContext | bool = True, timeout: float = 5.0) -> None:
+        self.url = url
+        self.key = key
+        self.verify = verify
+        self.timeout = timeout
+
+    @staticmethod
+    def payload(reminder: Reminder) -> dict[str, Any]:
+        return {
+            "source": "reminder",
+            "title": "Reminder" + (" (late)" if reminder.late else ""),
+            "text": reminder.message,
+            "agent": reminder.owner,
+            "reminder_id": reminder.id,
+            "due": reminder.due.isoformat(),
+            "late": reminder.late,
+        }
+
+    async def __call__(self, fired: list[Reminder]) -> None:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        try:
+            async with httpx.AsyncClient(verify=self.verify, timeout=self.timeout, follow_redirects=False) as http:
+                for reminder in fired:
+                    answer = await http.post(self.url, json=self.payload(reminder), headers=headers)
+                    answer.raise_for_status()
+        except httpx.HTTPError as err:
+            log.warning("reminder notification to the console at %s failed: %s", self.url, err)
+
+
+class Deliveries:
+    """Several ways of delivering fired reminders, each in turn (each one logs its own failures)."""
+
+    def __init__(self, channels: list[Notify]) -> None:
+        self.channels = channels
+
+    async def __call__(self, fired: list[Reminder]) -> None:
+        for channel in self.channels:
+            await channel(fired)
 
 
 class ReminderScheduler:

@@ -1,4 +1,4 @@
-"""The five claw MCP servers by name, and where the running service serves one (no pydantic here).
+"""The claw MCP servers by name, and where the running service serves one (no pydantic here).
 
 Their ports are the configuration's (``servers.NAME.port`` and ``metrics_port`` in /etc/claw/mcp.yml, which the
 mcp_servers role renders from ``appliance_services``): nothing here knows a default one. Over stdio a server
@@ -37,6 +37,7 @@ SERVERS: dict[str, ServerInfo] = {
     "crush": ServerInfo("claw.mcp.crush", streams_progress=True),
     "time": ServerInfo("claw.mcp.time"),
     "files": ServerInfo("claw.mcp.files"),
+    "swarm": ServerInfo("claw.mcp.swarm"),
 }
 
 

@@ -9,6 +9,7 @@ Run it with ``claw mcp time --stdio`` or as part of ``claw mcp serve``.
 
 import functools
 import os
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import date, datetime, timedelta, timezone
@@ -19,11 +20,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from claw.mcp.client import read_key
 from claw.mcp.registry import ConfigError
-from claw.mcp.reminders import Clock, LedSignal, Reminder, ReminderError, ReminderScheduler, ReminderStore
-from claw.mcp.runtime import OVERWRITE, READ_ONLY, UPDATE, tool_errors
+from claw.mcp.reminders import (
+    Clock,
+    ConsoleNotice,
+    Deliveries,
+    LedSignal,
+    Notify,
+    Reminder,
+    ReminderError,
+    ReminderScheduler,
+    ReminderStore,
+)
+from claw.mcp.runtime import CURRENT_CLIENT, OVERWRITE, READ_ONLY, UPDATE, tool_errors
 
 SERVER_NAME = "time"
 MAX_MESSAGE_CHARS = 500
@@ -172,6 +184,7 @@ class ReminderInfo(BaseModel):
     fired_at: str | None
     late: bool = Field(description="It fired well after its time (the appliance was off or busy)")
     cancelled_at: str | None
+    owner: str | None = Field(None, description="The MCP client that set it (null: a local user)")
 
 
 class ReminderList(BaseModel):
@@ -239,6 +252,7 @@ def build_server(
             fired_at=iso(reminder.fired),
             late=reminder.late,
             cancelled_at=iso(reminder.cancelled),
+            owner=reminder.owner,
         )
 
     @server.tool(annotations=READ_ONLY)
@@ -339,7 +353,7 @@ def build_server(
                 raise TimeInputError(f"{at.strip()} is in the past (it is now {shown}); give a future time")
             if ahead > MAX_AHEAD_SECONDS:
                 raise TimeInputError(f"{at.strip()} is more than five years ahead; reminders reach five years at most")
-            reminder = await anyio.to_thread.run_sync(store.add, text, due, local.key, now)
+            reminder = await anyio.to_thread.run_sync(store.add, text, due, local.key, now, CURRENT_CLIENT.get())
             scheduler.wake()
             return info(reminder, now)
 
@@ -356,6 +370,16 @@ def build_server(
             reminders, total = store.select(status, limit)
             now = clock()
             return ReminderList(reminders=[info(reminder, now) for reminder in reminders], total=total)
+
+    @server.tool(annotations=UPDATE)  # each reminder is handed over once: a second call returns the newer ones
+    async def due_reminders(
+        limit: Annotated[int, Field(ge=1, le=MAX_LISTED, description=f"At most this many, 1 to {MAX_LISTED}")] = 50,
+    ) -> ReminderList:
+        """The texts of your reminders that fired since you last asked, oldest first; each is returned once."""
+        with tool_errors(ReminderError):
+            now = clock()
+            fired = await anyio.to_thread.run_sync(store.take_fired, CURRENT_CLIENT.get(), now, limit)
+            return ReminderList(reminders=[info(reminder, now) for reminder in fired], total=len(fired))
 
     # Cancelling twice changes nothing more (idempotent) but the reminder will not fire (destructive).
     @server.tool(annotations=OVERWRITE)
@@ -388,6 +412,20 @@ class Settings(BaseModel):
     max_pending: int = Field(1000, ge=1, le=100_000)
     late_after_seconds: float = Field(60.0, ge=1, le=3600, description="Fired later than this = flagged late")
     history_days: int = Field(90, ge=1, le=3650, description="Fired/cancelled reminders are forgotten after this")
+    console_url: str | None = Field(
+        None, description="ThreadWeaver's POST /notifications, for each fired reminder's text; unset = none"
+    )
+    console_key_file: Path | None = Field(None, description="A ThreadWeaver gateway client's key, for console_url")
+    console_ca_file: Path | None = Field(None, description="CA certificate for an https console_url; unset = system")
+
+    @model_validator(mode="after")
+    def _console(self) -> "Settings":
+        if self.console_url is not None:
+            if not self.console_url.startswith(("http://", "https://")):
+                raise ValueError(f"console_url {self.console_url!r} is not an http(s) URL")
+            if self.console_key_file is None:
+                raise ValueError("console_url needs console_key_file (ThreadWeaver refuses posts without a key)")
+        return self
 
 
 def create(settings: Settings) -> MCPServer:
@@ -397,7 +435,15 @@ def create(settings: Settings) -> MCPServer:
         store = ReminderStore(settings.database, max_pending=settings.max_pending)
     except (TimeInputError, ReminderError) as err:
         raise ConfigError(f"server time: {err}") from None
-    notify = LedSignal(settings.leds_socket) if settings.leds_socket else None
+    channels: list[Notify] = [LedSignal(settings.leds_socket)] if settings.leds_socket else []
+    if settings.console_url is not None and settings.console_key_file is not None:
+        try:
+            key = read_key(settings.console_key_file)
+            verify = ssl.create_default_context(cafile=settings.console_ca_file) if settings.console_ca_file else True
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError(f"server time: console: {err}") from None
+        channels.append(ConsoleNotice(settings.console_url, key, verify=verify))
+    notify = Deliveries(channels) if channels else None
     scheduler = ReminderScheduler(
         store,
         utc_now,

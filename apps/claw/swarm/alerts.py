@@ -1,5 +1,6 @@
 """Where an incident is shown: the LED strip (through the LED daemon, as the status watcher signals) and the
-console (a JSON POST to a configured URL: a hook, as ThreadWeaver has no notification endpoint yet).
+console (a JSON POST to a configured URL: ThreadWeaver's ``POST /notifications`` with a gateway client's key, or
+any hook).
 
 Each worker is its own LED source, ``swarm:<worker>``, so one worker's recovery never clears another's alert. An
 incident signals ``alert`` for ``alert_hold`` seconds (a person who looks later still sees it happened); a crash
@@ -75,14 +76,17 @@ class LedAlert:
 class ConsoleHook:
     """POST each new incident as JSON (see :func:`console_payload`); refreshes and recoveries send nothing."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, http: httpx.AsyncClient, timeout: float = 5.0, key: str | None = None) -> None:
         self.url = url
         self.http = http
         self.timeout = timeout
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
 
     async def notify(self, incident: Incident, ttl: float) -> None:
         try:
-            response = await self.http.post(self.url, json=console_payload(incident), timeout=self.timeout)
+            response = await self.http.post(
+                self.url, json=console_payload(incident), headers=self.headers, timeout=self.timeout
+            )
             response.raise_for_status()
         except (httpx.HTTPError, httpx.InvalidURL) as err:
             log.warning("console notification to %s failed: %s", self.url, err)

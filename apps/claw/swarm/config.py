@@ -19,6 +19,8 @@ from claw.exporters.serving import parse_listen
 from claw.leds.protocol import describe_errors
 
 MAX_RESTART_DEADLINE_S = 60.0
+# The one template every worker is an instance of (roles/swarm): the only units the supervisor agent may touch.
+WORKER_UNIT = "openclaw-worker@{name}.service"
 # systemd's unit-name alphabet without '\' escapes and no leading '-' (never read as an option); services only.
 UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_:@][A-Za-z0-9_:.@-]{0,246}\.service$")]
 # Also the LED signal source suffix (swarm:<name>) and a Prometheus label value: short and plain.
@@ -103,6 +105,12 @@ class SwarmSettings(Model):
     led_socket: Path | None = Field(None, description="the LED daemon's socket; none sends no LED alert")
     alert_hold: Annotated[float, Field(gt=0, le=86400)] = 600.0
     console_notify_url: HttpUrl | None = Field(None, description="POST each incident as JSON here (a hook)")
+    console_notify_key_file: Path | None = Field(
+        None, description="a key sent as 'Authorization: Bearer' (ThreadWeaver's /notifications: a gateway client's)"
+    )
+    console_notify_ca_file: Path | None = Field(
+        None, description="CA certificate for an https console_notify_url (ThreadWeaver's own); none: the system's"
+    )
 
     @field_validator("listen")
     @classmethod
@@ -129,6 +137,18 @@ class SwarmSettings(Model):
                 "lower probe_interval, probe_timeout, hung_after, restart_timeout or a turn's timeout"
             )
         return self
+
+    def worker(self, given: str) -> WorkerSettings:
+        """The declared worker ``given`` names: exactly its name or exactly its unit, compared as whole strings
+        (nothing is parsed, so no other unit, template, path or second name can slip through); ValueError else."""
+        for worker in self.workers:
+            if given in (worker.name, worker.unit):
+                return worker
+        names = ", ".join(w.name for w in self.workers)
+        raise ValueError(
+            f"{given[:80]!r} is not a declared worker; give one of {names} (or its unit "
+            f"{WORKER_UNIT.format(name='<name>')}); no other unit can be inspected or restarted here"
+        )
 
     def probe_budget_s(self, worker: WorkerSettings) -> float:
         """The longest one probe of ``worker`` can take: liveness and readiness together, then its turn."""

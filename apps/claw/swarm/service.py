@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 
 import httpx
@@ -26,8 +27,18 @@ def alert_channels(settings: SwarmSettings, http: httpx.AsyncClient) -> Alerts:
     if settings.led_socket is not None:
         channels.append(LedAlert(settings.led_socket, timeout=settings.probe_timeout))
     if settings.console_notify_url is not None:
-        channels.append(ConsoleHook(settings.console_notify_url, http))
+        key = None
+        if settings.console_notify_key_file is not None:
+            key = settings.console_notify_key_file.read_text(encoding="utf-8").strip()
+        channels.append(ConsoleHook(settings.console_notify_url, http, key=key))
     return Alerts(channels)
+
+
+def tls_verify(settings: SwarmSettings) -> ssl.SSLContext | bool:
+    """The system's CAs, or only the console's CA when ``console_notify_ca_file`` is set (the workers are http)."""
+    if settings.console_notify_ca_file is None:
+        return True
+    return ssl.create_default_context(cafile=settings.console_notify_ca_file)
 
 
 async def serve(
@@ -48,7 +59,7 @@ async def serve(
     stop = asyncio.Event()
     on_start(stop)
     try:
-        async with httpx.AsyncClient(follow_redirects=False) as http:
+        async with httpx.AsyncClient(follow_redirects=False, verify=tls_verify(settings)) as http:
             units = units or SystemdUnits(timeout=settings.restart_timeout)
             supervisor = Supervisor(
                 settings, units, Prober(settings, units, http), store, alert_channels(settings, http), metrics

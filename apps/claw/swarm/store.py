@@ -82,6 +82,14 @@ def match_expression(text: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """An existing store, read-only (SQLite refuses every write on it): for readers such as the supervisor agent's
+    MCP server. The schema is the supervisor's to create; a missing file is an error, never created here."""
+    if not path.is_file():
+        raise OSError(f"{path} does not exist (the supervisor has recorded nothing yet)")
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=5.0)
+
+
 class IncidentStore:
     def __init__(
         self,
@@ -90,14 +98,16 @@ class IncidentStore:
         max_incidents: int = 10_000,
         max_age_days: float = 90.0,
         clock: Callable[[], float] = time.time,
+        read_only: bool = False,
     ) -> None:
         self.path = path
         self.max_incidents = max_incidents
         self.max_age_s = max_age_days * 86400
         self.clock = clock
+        self.read_only = read_only
         self._lock = threading.Lock()
         try:
-            self._db = open_wal(path, _SCHEMA, SCHEMA_VERSION)
+            self._db = _open_read_only(path) if read_only else open_wal(path, _SCHEMA, SCHEMA_VERSION)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the incident database {path}: {err}") from None
 
@@ -107,6 +117,8 @@ class IncidentStore:
 
     def record(self, incident: Incident) -> Incident:
         """Insert (``at`` 0 means now), prune, and return the incident with its id and time."""
+        if self.read_only:
+            raise StoreError(f"the incident database {self.path} is open read-only")
         at = incident.at or self.clock()
         with self._lock:
             try:

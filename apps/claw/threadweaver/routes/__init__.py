@@ -14,6 +14,7 @@ from claw.threadweaver.routes import (
     gateway,
     health,
     messages,
+    notifications,
     providers,
     search,
     spend,
@@ -24,5 +25,6 @@ from claw.threadweaver.routes import (
 )
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    module.router for module in (gateway, ui, health, auth, providers, threads, messages, tools, search, spend, status)
+    module.router
+    for module in (gateway, ui, health, auth, providers, threads, messages, tools, search, spend, status, notifications)
 )
