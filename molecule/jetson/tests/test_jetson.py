@@ -1,10 +1,23 @@
-"""The jetson role on the simulated Jetson Orin Nano Super (fixtures: molecule/jetson/files)."""
+"""The jetson role on the simulated Jetson Orin Nano Super (fixtures: molecule/jetson/files).
+
+Its re-runs with changed variables run jetson.yml (the jetson role alone), not the whole converge.
+"""
+
+import pytest
+
+from tests.nodes import scenario_playbook
 
 STATUS = "/var/lib/nvpmodel/status"
 CALLS = "/var/lib/nvpmodel/calls"
 RELEASE = "/etc/nv_tegra_release"
 UNIT = "/etc/systemd/system/jetson-clocks.service"
 CLOCKS_RUNS = "/var/lib/jetson_clocks-double/runs"
+
+
+@pytest.fixture
+def converge():
+    """The jetson role alone, again, with extra variables."""
+    return scenario_playbook("jetson.yml")
 
 
 def _mode_changes(host) -> list[str]:
