@@ -35,9 +35,12 @@ OUTPUT_LIMIT = 300  # the thread's and the client's max_output_tokens: a worst c
 
 
 @contextlib.contextmanager
-def threadweaver(tmp_path: Path, provider_url: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def threadweaver(
+    tmp_path: Path, provider_url: str, agent: dict[str, Any] | None = None, prices: dict[str, Any] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """``python -m claw.threadweaver`` on a loopback port (its output in one pipe); killed with -9 at the end if
-    still running."""
+    still running. ``agent``: the gateway client's caps and limits (else ``cap_usd`` :data:`CAP`); ``prices``: the
+    provider's (else :data:`PRICE` for any model)."""
     (tmp_path / "password-hash").write_text(sessions().password_hash + "\n")
     (tmp_path / "agent.key").write_text(AGENT_KEY)
     url = closed_port_url()
@@ -46,10 +49,13 @@ def threadweaver(tmp_path: Path, provider_url: str) -> Iterator[tuple[str, subpr
         "password_file": str(tmp_path / "password-hash"),
         "store": {"path": str(tmp_path / "threads.db"), "key_file": None},
         "providers": {"openai": {"kind": "openai", "base_url": f"{provider_url}/v1"}},
-        "prices": {"openai": {"*": [PRICE, PRICE]}},
+        "prices": {"openai": {"*": [PRICE, PRICE]}} if prices is None else prices,
         "gateway": {
             "clients": {
-                "agent": {"key_file": str(tmp_path / "agent.key"), "cap_usd": CAP, "max_output_tokens": OUTPUT_LIMIT}
+                "agent": {
+                    "key_file": str(tmp_path / "agent.key"),
+                    **({"cap_usd": CAP, "max_output_tokens": OUTPUT_LIMIT} if agent is None else agent),
+                }
             }
         },
     }
@@ -153,4 +159,35 @@ def test_killed_mid_stream_a_gateway_request_is_billed_its_worst_case_at_restart
             # What is left of the cap is less than another worst case: refused, never sent.
             refused = http.post("/v1/chat/completions", json={**body, "stream": False}, headers=agent)
             assert refused.status_code == 402, refused.text
+            assert provider.count == 1
+
+
+def test_killed_mid_stream_a_free_request_under_a_client_token_cap_is_billed_at_restart(tmp_path):
+    """A provider that costs nothing (a local engine, unpriced) and a client capped in tokens only: the token cap
+    alone makes the reservation persist, and the restart bills its worst case in tokens."""
+    provider = PacedOpenAI(Reply(STORY), delay=0.03)
+    body: dict[str, Any] = {
+        "model": "openai/gpt-x",
+        "stream": True,
+        "messages": [{"role": "user", "content": "tell me a long story"}],
+    }
+    agent = {"Authorization": f"Bearer {AGENT_KEY}"}
+    caps = {"cap_tokens": 500, "max_output_tokens": OUTPUT_LIMIT}  # room for one worst case (328 tokens)
+    with running(provider.app()) as provider_url:
+        with (
+            threadweaver(tmp_path, provider_url, caps, prices={}) as (url, server),
+            httpx.Client(base_url=url, timeout=10) as http,
+            http.stream("POST", "/v1/chat/completions", json=body, headers=agent) as response,
+        ):
+            assert response.status_code == 200
+            kill_mid_stream(server, response, 20)
+        with threadweaver(tmp_path, provider_url, caps, prices={}) as (url, server), logged_in(url) as http:
+            client = http.get("/spend").json()["clients"]["agent"]
+            prompt_bound = len("tell me a long story") + 8
+            assert (client["tokens_in"], client["tokens_out"]) == (prompt_bound, OUTPUT_LIMIT)
+            assert (client["spent_tokens"], client["cap_tokens"]) == (prompt_bound + OUTPUT_LIMIT, 500)
+            assert client["spent_usd"] == 0
+            refused = http.post("/v1/chat/completions", json={**body, "stream": False}, headers=agent)
+            assert refused.status_code == 402, refused.text
+            assert refused.json()["error"]["code"] == "token_cap_reached"
             assert provider.count == 1

@@ -412,6 +412,8 @@ async def test_spend_has_a_clients_section_and_metrics_count_per_client(http, fa
     assert spend["clients"]["agent-a"] == {
         "cap_usd": 0.75,
         "spent_usd": 1.0,
+        "cap_tokens": None,
+        "spent_tokens": 2_000_000,
         "tokens_in": 2_000_000,
         "tokens_out": 0,
         "requests": 2,

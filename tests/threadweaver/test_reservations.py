@@ -313,6 +313,24 @@ def test_recover_bills_the_gateway_and_deleted_threads_where_the_caps_count_them
     assert governance.ledger.tokens(provider="p") == 7 + 2 + 3
 
 
+def test_a_free_request_under_a_client_token_cap_is_written_and_billed_after_a_crash(store):
+    governance = Governance(Ledger(store.db))  # a free provider (a local engine): only the client's cap in tokens
+    assert governance.reserve("crush", "m", request_of(10, 2), client="c").row is None  # uncapped: nothing to bill
+    held = governance.reserve("crush", "m", request_of(10, 2), client="c", client_cap_tokens=20)
+    assert [plain(entry) for entry in rows(governance)] == [
+        OpenReservation("crush", "m", None, "c", None, None, 0, 4, 10, 2, 0.0)
+    ]
+    # The process dies with it in flight; at start the next one bills its worst case to the client, in tokens.
+    restarted = Governance(Ledger(store.db))
+    [(_entry, where, usage, cost)] = restarted.recover()
+    assert (where, usage, cost) == ("gateway", Usage(10, 2), 0.0)
+    assert rows(restarted) == [] and restarted.ledger.tokens(client="c") == 12
+    with pytest.raises(SpendCapReached, match="would be exceeded") as refused:  # 12 of 20 spent: 8 left
+        restarted.reserve("crush", "m", request_of(9), client="c", client_cap_tokens=20)
+    assert refused.value.code == "token_cap_reached" and refused.value.spent == 12.0
+    held.release()
+
+
 # -- the console: every way a turn ends closes its reservation ----------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from claw.threadweaver.governance import (
     DEFAULT_OUTPUT_LIMIT,
     FRAME_TOKENS,
     TOOLS_TOKENS,
+    Cap,
     Governance,
     ModelNotPriced,
     Price,
@@ -160,15 +161,17 @@ async def test_twenty_concurrent_streams_at_a_nearly_spent_thread_cap(store):
 
 # -- the HTTP answers -------------------------------------------------------------------------------------------
 
-KEYS = {"agent": "sk-tw-agent-0123456789", "ops": "sk-tw-ops-0123456789ab"}
+KEYS = {"agent": "sk-tw-agent-0123456789", "ops": "sk-tw-ops-0123456789ab", "worker": "sk-tw-worker-0123456789"}
 
 
-def settings_for(tmp_path, **more: Any) -> Settings:
+def settings_for(tmp_path, clients: dict[str, Any] | None = None, **more: Any) -> Settings:
+    """``clients``: more gateway clients, besides agent (capped in USD) and ops (uncapped)."""
     for name, key in KEYS.items():
         (tmp_path / f"{name}.key").write_text(key + "\n")
     clients = {
         "agent": {"key_file": str(tmp_path / "agent.key"), "cap_usd": 1.0, "max_output_tokens": 90},
         "ops": {"key_file": str(tmp_path / "ops.key")},
+        **(clients or {}),
     }
     (tmp_path / "password").write_text(PASSWORD)
     return Settings.model_validate(
@@ -275,6 +278,157 @@ async def test_token_caps_hold_for_concurrent_requests_to_a_local_engine(app_par
     refusal = next(r for r in results if isinstance(r, Exception))
     assert isinstance(refusal, TokenCapReached) and refusal.details()["cap_tokens"] == 250
     assert console.governance.ledger.tokens(thread_id=thread.id) == 50 * answered <= 250
+
+
+# -- a gateway client's own cap in tokens (issue #18: token caps for crush, which costs $0) --------------------------
+
+WORKER_CAP = 1000  # the worker's cap_tokens, over all providers
+
+
+@pytest.fixture
+async def worker_parts(tmp_path, monkeypatch):
+    """The gateway with a client "worker" capped in tokens only (no cap_usd), and no provider token caps."""
+    monkeypatch.setenv("THREADWEAVER_STORE_KEY", "ab" * 32)
+    fakes = {"openai": SlowOpenAI(REPLY), "crush": FakeOllama(Reply("local words", input_tokens=5, output_tokens=45))}
+    fakes["crush"].slow = {"qwen3:8b": DELAY}
+    worker = {"key_file": str(tmp_path / "worker.key"), "cap_tokens": WORKER_CAP, "max_output_tokens": 90}
+    settings = settings_for(tmp_path, clients={"worker": worker})
+    console = build_console(settings, transports={name: fake.transport() for name, fake in fakes.items()})
+    app = create_app(console, sessions(), gateway=build_gateway(settings, console))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tw") as http:
+        yield http, console, fakes
+
+
+def crush_chats(fake: FakeOllama) -> int:
+    return sum(1 for request in fake.requests if request[1] == "/api/chat")
+
+
+async def test_twenty_concurrent_gateway_requests_against_a_client_token_cap_with_room_for_one(worker_parts):
+    http, console, fakes = worker_parts
+    ledger = console.governance.ledger
+    # 900 tokens spent already, on another provider: the cap counts every provider's tokens. 100 are left: room
+    # for one request of "hi" (10 tokens at most) and 90 out, to crush, which costs nothing.
+    ledger.record_gateway_usage("worker", "openai", "gpt-4o-mini", tokens_in=800, tokens_out=100)
+    body = {"model": "crush/qwen3:8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500}
+    stream = {**body, "stream": True}
+    responses = await together([lambda: chat(http, body, "worker")] * 10 + [lambda: chat(http, stream, "worker")] * 10)
+    ok = [r for r in responses if r.status_code == 200]
+    assert len(ok) == 1 == crush_chats(fakes["crush"])  # only the one that fitted reached the engine
+    for response in (r for r in responses if r.status_code != 200):
+        assert response.status_code == 402
+        error = response.json()["error"]
+        assert (error["type"], error["code"]) == ("insufficient_quota", "token_cap_reached")
+        assert "token cap for gateway client worker " in error["message"]
+        assert "gateway.clients.worker.cap_tokens" in error["message"]
+    assert ledger.tokens(client="worker") == 900 + 50 <= WORKER_CAP  # billed at the engine's usage: 5 in, 45 out
+    assert ledger.spend(client="worker") == 0  # a USD cap would never have stopped it
+    assert console.governance._held == {} and ledger.open_reservations() == []
+    # 50 left: a cloud request's worst case (10 + 90, the client's max_output_tokens) does not fit; never sent
+    cloud = await chat(http, {**body, "model": "openai/gpt-4o-mini"}, "worker")
+    assert cloud.status_code == 402 and cloud.json()["error"]["code"] == "token_cap_reached"
+    assert "may use up to 100 tokens" in cloud.json()["error"]["message"] and fakes["openai"].count == 0
+    # spent in full: refused before anything is built
+    ledger.record_gateway_usage("worker", "crush", "qwen3:8b", tokens_out=50)
+    reached = await chat(http, body, "worker")
+    assert reached.status_code == 402 and reached.json()["error"]["code"] == "token_cap_reached"
+    assert "worker is reached (1000 tokens of 1000 tokens)" in reached.json()["error"]["message"]
+    # other clients are not capped by it
+    assert (await chat(http, body, "ops")).status_code == 200 and crush_chats(fakes["crush"]) == 2
+    token = (await http.post("/login", json={"password": PASSWORD})).json()["token"]
+    spend = (await http.get("/spend", headers={"Authorization": f"Bearer {token}"})).json()["clients"]
+    assert spend["worker"] == {
+        "cap_usd": None, "spent_usd": 0.0, "cap_tokens": WORKER_CAP, "spent_tokens": 1000, "tokens_in": 805,
+        "tokens_out": 195, "requests": 3, "providers": {
+            "crush": {"cost_usd": 0.0, "tokens_in": 5, "tokens_out": 95, "requests": 2},
+            "openai": {"cost_usd": 0.0, "tokens_in": 800, "tokens_out": 100, "requests": 1},
+        },
+    }  # fmt: skip
+    assert (spend["agent"]["cap_usd"], spend["agent"]["cap_tokens"], spend["agent"]["spent_tokens"]) == (1.0, None, 0)
+    assert spend["ops"]["cap_tokens"] is None and spend["ops"]["spent_tokens"] == 50
+
+
+def test_cap_tokens_must_be_a_whole_number_for_validate_and_check(tmp_path, capsys):
+    def worker(cap: Any) -> Settings:
+        return settings_for(tmp_path, clients={"worker": {"key_file": str(tmp_path / "worker.key"), "cap_tokens": cap}})
+
+    for bad in (-1, 1.5, True, "lots", "-3", float("inf"), [5]):
+        with pytest.raises(ValidationError, match=r"cap_tokens must be a whole number of tokens") as refused:
+            worker(bad)
+        assert "gateway.clients.worker.cap_tokens" in str(refused.value)
+    assert [worker(cap).gateway.clients["worker"].cap_tokens for cap in (0, 12, 12.0, " 7 ", None)] == [
+        0, 12, 12, 7, None,
+    ]  # fmt: skip
+    assert not [problem for problem in check(worker(5000)) if "gateway" in problem]
+    path = tmp_path / "config.yml"
+    for cap in ("-5", "2.5"):
+        path.write_text(
+            f"port: 8600\npassword_file: {tmp_path / 'password'}\n"
+            f"gateway: {{clients: {{worker: {{key_file: {tmp_path / 'worker.key'}, cap_tokens: {cap}}}}}}}\n"
+        )
+        assert main(["validate", "--config", str(path)]) == 2
+        assert main(["check", "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "gateway.clients.worker.cap_tokens" in err
+        assert "cap_tokens must be a whole number of tokens (input and output together), 0 or more" in err
+        assert f"got {cap}" in err
+
+
+def test_a_client_token_cap_over_all_providers(store):
+    governance = Governance(Ledger(store.db))  # no prices, no caps: only the client's own
+    ledger = governance.ledger
+    ledger.record_gateway_usage("c", "p", "m", tokens_in=30)
+    ledger.record_gateway_usage("c", "q", "m", tokens_out=30)  # another provider: counted as well
+    ledger.record_gateway_usage("d", "p", "m", tokens_in=1000)  # another client: not
+    assert governance.caps("p", client="c", client_cap=1.0, client_cap_tokens=100) == [
+        Cap("client", "c", 1.0), Cap("client", "c", 100, "tokens"),
+    ]  # fmt: skip
+    assert governance.caps("p", client_cap_tokens=100) == []  # not a client's request
+    assert governance.caps("p", client="c") == []
+    held = governance.reserve("p", "m", request_of(10, 30), client="c", client_cap_tokens=100)  # 100: exactly
+    assert held.amounts == {("client", "c", "tokens", None): 40.0} and held.request.max_output_tokens == 30
+    assert len(ledger.open_reservations()) == 1  # free, but capped: written for a crash
+    with pytest.raises(TokenCapReached) as refused:
+        governance.reserve("p", "m", request_of(FRAME_TOKENS), client="c", client_cap_tokens=100)
+    assert (refused.value.code, refused.value.status) == ("token_cap_reached", 402)
+    assert refused.value.details() == {
+        "scope": "client", "name": "c", "spent_tokens": 60.0, "cap_tokens": 100, "in_flight_tokens": 40.0,
+        "request_tokens": 8.0,
+    }  # fmt: skip
+    assert str(refused.value) == (
+        "the token cap for gateway client c would be exceeded: this request may use up to 8 tokens (its prompt and "
+        "output limit) and 0 tokens is left (60 tokens spent, 40 tokens held by requests in flight of 100 tokens); "
+        "nothing was sent; ask for fewer output tokens, or raise gateway.clients.c.cap_tokens in the configuration"
+    )
+    with pytest.raises(TokenCapReached, match=r"gateway client c is reached \(60 tokens of 100 tokens, 40 tokens held"):
+        governance.check("p", "m", client="c", client_cap_tokens=100)
+    governance.check("p", "m", client="c", client_cap_tokens=101)
+    governance.check("p", "m", client="c")  # no cap given: none applies
+    held.release()
+    assert governance._held == {} and ledger.open_reservations() == []
+    with pytest.raises(TokenCapReached, match="may use up to 41 tokens"):
+        governance.reserve("p", "m", request_of(11, 30), client="c", client_cap_tokens=100)
+    with pytest.raises(TokenCapReached, match="may use up to 4096 tokens"):
+        governance.reserve("p", "m", Request("m", []), client="c", client_cap_tokens=59 + DEFAULT_OUTPUT_LIMIT)
+    unlimited = governance.reserve("p", "m", Request("m", []), client="c", client_cap_tokens=60 + DEFAULT_OUTPUT_LIMIT)
+    assert unlimited.request.max_output_tokens == DEFAULT_OUTPUT_LIMIT  # capped: its worst case must be known
+    unlimited.release()
+    ledger.record_gateway_usage("c", "p", "m", tokens_out=40)
+    with pytest.raises(TokenCapReached, match="is reached") as reached:
+        governance.reserve("p", "m", Request("m", [], max_output_tokens=0), client="c", client_cap_tokens=100)
+    assert reached.value.request == 0.0 and reached.value.spent == 100.0
+    free = governance.reserve("p", "m", Request("m", [], max_output_tokens=0), client="c")
+    assert free.amounts == {} and ledger.open_reservations() == []
+
+
+def test_messages_of_a_client_token_cap():
+    assert str(TokenCapReached("client", "w", 7, 7, unit="tokens")) == (
+        "the token cap for gateway client w is reached (7 tokens of 7 tokens); nothing was sent; "
+        "raise gateway.clients.w.cap_tokens in the configuration"
+    )
+    assert str(TokenCapReached("client", "w", 7, 7, unit="tokens", provider="crush")).endswith(
+        "raise token_caps.crush.per_client in the configuration"
+    )
+    assert str(SpendCapReached("thread", "t", 1, 1)).endswith("; raise the thread's cap_usd or start a new thread")
 
 
 # -- streams that end early are billed ----------------------------------------------------------------------------

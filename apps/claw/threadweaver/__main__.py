@@ -62,6 +62,7 @@ def build_gateway(settings: config.Settings, console: Console) -> Gateway:
             None if client.providers is None else frozenset(client.providers),
             max_output_tokens=client.max_output_tokens,
             max_history_turns=client.max_history_turns,
+            cap_tokens=client.cap_tokens,
         )
         for name, client in settings.gateway.clients.items()
     ]

@@ -122,6 +122,11 @@ class GatewayClientConfig(BaseModel):
 
     key_file: Path = Field(description="File holding the client's bearer key (at least 16 characters)")
     cap_usd: float | None = Field(None, ge=0, description="Spend cap in USD over all providers; none: no cap")
+    cap_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="Cap in tokens (input and output together) over all providers, free ones included; none: no cap",
+    )
     providers: list[str] | None = Field(None, description="Providers the client may use; none: all")
     max_output_tokens: int | None = Field(
         None, gt=0, description="Most tokens one reply may have, whatever the agent asks (none asked: this many)"
@@ -129,6 +134,22 @@ class GatewayClientConfig(BaseModel):
     max_history_turns: int | None = Field(
         None, ge=1, description="The newest whole turns sent (a user message and what follows it); none: all"
     )
+
+    @field_validator("cap_tokens", mode="before")
+    @classmethod
+    def _whole_tokens(cls, value: Any) -> Any:
+        """A count of tokens: a whole number, 0 or more (``1.5``, ``true``, ``"lots"`` or ``-1`` are refused)."""
+        if value is None:
+            return None
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        whole = whole or (isinstance(value, float) and value.is_integer())
+        whole = whole or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit())
+        if not whole or int(value) < 0:
+            raise ValueError(
+                f"cap_tokens must be a whole number of tokens (input and output together), 0 or more, or null for "
+                f"no cap; got {value!r}"
+            )
+        return int(value)
 
     def key(self) -> str:
         key = self.key_file.read_text().strip()

@@ -1,7 +1,8 @@
 """An OpenAI-compatible face for OpenClaw's agents (``/v1/chat/completions``, ``/v1/models``), with spend caps.
 
 OpenClaw has no spend caps; its cloud providers (``api: "openai-completions"``) point at this gateway instead of
-at the cloud. Each client (an agent) has a bearer key, an optional cap in USD and the providers it may use. A
+at the cloud. Each client (an agent) has a bearer key, optional caps in USD and in tokens (``cap_tokens``: input
+and output together, over all providers, free local ones included) and the providers it may use. A
 request names ``provider/model`` (``openai/gpt-4o-mini``, ``claude/claude-sonnet-4-5``, ``crush/gemma3-270m``):
 the ThreadWeaver provider and its model. The OpenAI body is translated to the provider-neutral model
 (:mod:`.providers.model`, with the OpenAI adapter's own wire helpers), sent through that provider's adapter (so
@@ -10,7 +11,7 @@ format ending with ``data: [DONE]``.
 
 Order of checks, all before anything is sent: the key (401), the body (400, naming the field), the model (404
 ``model_not_found``), the client's providers (403), the model's price (400 ``model_not_priced``), then the
-client's cap, the provider's cap and the token caps with the request's worst case reserved (402; the provider cap
+client's caps, the provider's cap and the token caps with the request's worst case reserved (402; the provider cap
 counts threads and gateway together; :mod:`.governance`). The client's ``max_output_tokens`` and
 ``max_history_turns`` are applied to the request (:meth:`Gateway.limit`). Usage and cost are recorded per request
 in the ledger's ``gateway_usage`` table (no message text; :mod:`.ledger`). A request cut short (the client went
@@ -109,6 +110,7 @@ class Client:
     providers: frozenset[str] | None = None  # None: every configured provider
     max_output_tokens: int | None = None  # the most tokens a reply may have, whatever the agent asks
     max_history_turns: int | None = None  # the newest whole turns sent (system messages always)
+    cap_tokens: int | None = None  # tokens in and out over all providers (a local engine's too); None: no cap
 
     def allows(self, provider: str) -> bool:
         return self.providers is None or provider in self.providers
@@ -356,8 +358,12 @@ class Gateway:
         return Route(provider, model)
 
     def caps(self) -> dict[str, float | None]:
-        """Each client's cap (None: none)."""
+        """Each client's cap in USD (None: none)."""
         return {name: client.cap_usd for name, client in self.clients.items()}
+
+    def token_caps(self) -> dict[str, int | None]:
+        """Each client's cap in tokens (None: none)."""
+        return {name: client.cap_tokens for name, client in self.clients.items()}
 
     def limit(self, client: Client, request: Request) -> Request:
         """The client's limits: at most ``max_output_tokens`` whatever the agent asks (none asked: that), and the
@@ -373,7 +379,10 @@ class Gateway:
         """The client's and the provider's caps reached already, and the model's price, before anything else
         (queries the ledger: blocking); the request's worst case is reserved by :meth:`complete` and :meth:`stream`."""
         try:
-            self.governance.check(route.provider, route.model, client=client.name, client_cap=client.cap_usd)
+            self.governance.check(
+                route.provider, route.model, client=client.name, client_cap=client.cap_usd,
+                client_cap_tokens=client.cap_tokens,
+            )  # fmt: skip
         except SpendCapReached as err:
             raise self.refused(client, route, err) from None
 
@@ -390,7 +399,10 @@ class Gateway:
         hold = Hold()
         first = (lambda: self.check(client, route)) if check else None
         try:
-            await self.router.reserve(route, request, hold, first=first, client=client.name, client_cap=client.cap_usd)
+            await self.router.reserve(
+                route, request, hold, first=first, client=client.name, client_cap=client.cap_usd,
+                client_cap_tokens=client.cap_tokens,
+            )  # fmt: skip
         except SpendCapReached as err:
             raise self.refused(client, route, err) from None
         return hold

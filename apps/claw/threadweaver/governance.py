@@ -3,8 +3,9 @@ history budget.
 
 Caps hold under any concurrency. Before a request is sent, :meth:`Governance.reserve` takes its worst case (the
 prompt's token bound, :func:`prompt_bound`, plus its output limit, at the model's price) against every cap that
-applies: the provider's, the thread's or the gateway client's, in USD, and the token caps. Spend recorded in the
-ledger plus what requests in flight hold plus this request's worst case must stay within each cap, checked and
+applies: the provider's, the thread's or the gateway client's, in USD, and the token caps (a provider's, per
+thread and per client on it, and a gateway client's own over all providers, free ones included). Spend recorded
+in the ledger plus what requests in flight hold plus this request's worst case must stay within each cap, checked and
 held in one step under a lock; otherwise :class:`SpendCapReached` (or :class:`TokenCapReached`) is raised and
 nothing is sent. Once the reply's usage is recorded the reservation is released (:meth:`Reservation.release`), so
 a cap counts what was spent, not what might have been. A request that asks for no output limit while a cap
@@ -85,6 +86,8 @@ class SpendCapReached(Exception):
         if self.unit == "tokens":
             if self.scope == "provider":
                 return f"provider {name}", f"raise token_caps.{name}.total in the configuration"
+            if self.scope == "client" and provider is None:  # the client's own cap, over all providers
+                return f"gateway client {name}", f"raise gateway.clients.{name}.cap_tokens in the configuration"
             if self.scope == "client":
                 return f"gateway client {name} on provider {provider}", (
                     f"raise token_caps.{provider}.per_client in the configuration"
@@ -275,13 +278,21 @@ class Governance:
         return price
 
     def caps(
-        self, provider: str, thread: Thread | None = None, client: str | None = None, client_cap: float | None = None
+        self,
+        provider: str,
+        thread: Thread | None = None,
+        client: str | None = None,
+        client_cap: float | None = None,
+        client_cap_tokens: int | None = None,
     ) -> list[Cap]:
-        """Every cap a request to ``provider`` for ``thread`` or gateway ``client`` (with its ``client_cap``)
-        counts against, in the order they are checked (the first exceeded one is reported)."""
+        """Every cap a request to ``provider`` for ``thread`` or gateway ``client`` (with its ``client_cap`` in USD
+        and ``client_cap_tokens``, both over all providers) counts against, in the order they are checked (the
+        first exceeded one is reported)."""
         caps: list[Cap] = []
         if client is not None and client_cap is not None:
             caps.append(Cap("client", client, client_cap))
+        if client is not None and client_cap_tokens is not None:
+            caps.append(Cap("client", client, client_cap_tokens, "tokens"))
         if provider in self.provider_caps:
             caps.append(Cap("provider", provider, self.provider_caps[provider]))
         if thread is not None and thread.cap_usd is not None:
@@ -317,11 +328,12 @@ class Governance:
         thread: Thread | None = None,
         client: str | None = None,
         client_cap: float | None = None,
+        client_cap_tokens: int | None = None,
     ) -> None:
         """Raise :class:`SpendCapReached` when a cap of the request is reached already (recorded spend and
         reservations), or :class:`ModelNotPriced`: the cheap refusal before a request is even built."""
         self.price(provider, model)
-        for cap in self.caps(provider, thread, client, client_cap):
+        for cap in self.caps(provider, thread, client, client_cap, client_cap_tokens):
             spent, held = self.spent(cap), self.held(cap)
             if spent + held >= cap.limit:
                 raise cap.refusal(spent, held, 0.0)
@@ -335,6 +347,7 @@ class Governance:
         thread: Thread | None = None,
         client: str | None = None,
         client_cap: float | None = None,
+        client_cap_tokens: int | None = None,
         attribution: Attribution | None = None,
     ) -> Reservation:
         """Hold ``request``'s worst case against every cap that applies, or raise (nothing held) when one would be
@@ -342,7 +355,7 @@ class Governance:
         that is capped or costs money is written to the ledger's open reservations too (blocking), with
         ``attribution`` (a thread's: where its reply is stored) for :meth:`recover`."""
         price = self.price(provider, model)
-        caps = self.caps(provider, thread, client, client_cap)
+        caps = self.caps(provider, thread, client, client_cap, client_cap_tokens)
         paid = price is not None and price != Price()
         if not caps and not paid:
             return Reservation(None, {}, request)

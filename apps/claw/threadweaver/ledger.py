@@ -246,18 +246,25 @@ class Ledger:
                 entry[key] += value
         return clients
 
-    def client_spend(self, caps: dict[str, float | None]) -> dict[str, dict[str, Any]]:
-        """Each gateway client (of ``caps``: name -> cap, or with recorded usage): its cap, spend, tokens and
-        requests."""
+    def client_spend(
+        self, caps: dict[str, float | None], token_caps: dict[str, int | None] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Each gateway client (of ``caps``: name -> cap in USD, of ``token_caps``: name -> cap in tokens, or with
+        recorded usage): its caps, spend, tokens (``spent_tokens``: in and out together, what ``cap_tokens``
+        counts) and requests."""
         usage = self.gateway_usage()
-        return {
-            name: {
+        token_caps = token_caps or {}
+        clients: dict[str, dict[str, Any]] = {}
+        for name in sorted(set(caps) | set(token_caps) | set(usage)):
+            totals = usage.get(name, _usage_totals())
+            clients[name] = {
                 "cap_usd": caps.get(name),
-                "spent_usd": usage.get(name, _usage_totals())["cost_usd"],
-                **{key: value for key, value in usage.get(name, _usage_totals()).items() if key != "cost_usd"},
+                "spent_usd": totals["cost_usd"],
+                "cap_tokens": token_caps.get(name),
+                "spent_tokens": totals["tokens_in"] + totals["tokens_out"],
+                **{key: value for key, value in totals.items() if key != "cost_usd"},
             }
-            for name in sorted(set(caps) | set(usage))
-        }
+        return clients
 
     def spend_summary(self) -> dict[str, Any]:
         """Cost and tokens per provider (threads and gateway together; ``messages`` counts the threads' replies,

@@ -92,8 +92,9 @@ class Router:
     async def reserve(
         self, route: Route, request: Request, hold: Hold, *, first: Callable[[], None] | None = None, **who: Any
     ) -> None:
-        """Reserve ``request``'s worst case on ``route`` (``who``: ``thread=`` or ``client=``/``client_cap=``) and
-        keep it in ``hold`` (releasing what it held); raises :class:`SpendCapReached` and holds nothing then.
+        """Reserve ``request``'s worst case on ``route`` (``who``: ``thread=``, or ``client=`` with ``client_cap=``
+        and ``client_cap_tokens=``) and keep it in ``hold`` (releasing what it held); raises
+        :class:`SpendCapReached` and holds nothing then.
         ``first``: a blocking check run just before, in the same worker thread (one trip off the event loop, not
         two); what it raises is raised, nothing held."""
         self.validate(route.provider)

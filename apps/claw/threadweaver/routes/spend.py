@@ -18,5 +18,5 @@ def spend(ledger: LedgerDep, governance: GovernanceDep, gateway: GatewayDep) -> 
         name: {"cap_usd": cap, "spent_usd": ledger.spend(provider=name)}
         for name, cap in governance.provider_caps.items()
     }
-    summary["clients"] = ledger.client_spend(gateway.caps())
+    summary["clients"] = ledger.client_spend(gateway.caps(), gateway.token_caps())
     return summary
