@@ -4,10 +4,10 @@ A worker's limits are enforced by ThreadWeaver's gateway, on its gateway client 
 declares them, roles/threadweaver renders them into ``gateway.clients`` of its config). The supervisor agent does
 not rewrite that config (root's, rendered by Ansible): it writes an **override file**, JSON in the same shape as
 ``gateway.clients`` (client name -> ``cap_usd``, ``max_output_tokens``, ``max_history_turns``), which ThreadWeaver
-lays over its configured clients. A change is checked twice before the file changes: against the operator's
-:class:`Bounds`, then by ThreadWeaver's own validator (its ``GatewayClientConfig`` model); a refused change
-leaves the file as it was. The file is replaced atomically (a temporary file renamed over it), so a reader never
-sees half of it.
+lays over its configured clients (``gateway.limits_file``, :mod:`claw.threadweaver.limits_overlay`, re-read when
+it changes). A change is checked twice before the file changes: against the operator's :class:`Bounds`, then by
+ThreadWeaver's own validator (its ``GatewayClientConfig`` model); a refused change leaves the file as it was.
+The file is replaced atomically (a temporary file renamed over it), so a reader never sees half of it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-FORMAT_VERSION = 1
+# The file's format and the limits it may set are ThreadWeaver's, which reads it (one definition, light to import).
+from claw.threadweaver.limits_overlay import FORMAT_VERSION
+from claw.threadweaver.limits_overlay import KEYS as LIMITS
+
 CLIENT_PREFIX = "worker-"  # the worker's ThreadWeaver gateway client (playbooks/group_vars: worker-<name>)
-LIMITS = ("cap_usd", "max_output_tokens", "max_history_turns")
 
 
 class LimitsError(Exception):

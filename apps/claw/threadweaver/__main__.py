@@ -52,7 +52,8 @@ def build_console(
 
 
 def build_gateway(settings: config.Settings, console: Console) -> Gateway:
-    """The OpenAI-compatible gateway's clients, keys read from their key files."""
+    """The OpenAI-compatible gateway's clients, keys read from their key files, with the limits file's overrides
+    (``gateway.limits_file``) laid over them."""
     keys = settings.gateway.keys()
     clients = [
         Client(
@@ -66,7 +67,9 @@ def build_gateway(settings: config.Settings, console: Console) -> Gateway:
         )
         for name, client in settings.gateway.clients.items()
     ]
-    return Gateway(console.router, console.governance, console.metrics, clients)
+    return Gateway(
+        console.router, console.governance, console.metrics, clients, limits_file=settings.gateway.limits_file
+    )
 
 
 def build_adapters(

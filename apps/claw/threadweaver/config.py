@@ -162,6 +162,11 @@ class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     clients: dict[str, GatewayClientConfig] = Field(default_factory=dict)
+    limits_file: Path | None = Field(
+        None,
+        description="JSON overrides of the clients' cap_usd, max_output_tokens and max_history_turns (the swarm "
+        "supervisor's set_worker_limits), applied at start and when the file changes; none: off",
+    )
 
     @field_validator("clients")
     @classmethod

@@ -25,6 +25,7 @@ only repeats the refusal. The body is still OpenAI's, with ``type: insufficient_
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -32,6 +33,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from fastapi import Request as HttpRequest
@@ -47,6 +49,7 @@ from claw.threadweaver.governance import (
     trim_history,
     usage_or_estimate,
 )
+from claw.threadweaver.limits_overlay import LimitsOverlay, Overrides
 from claw.threadweaver.metrics import Metrics
 from claw.threadweaver.providers.errors import ProviderError, ProviderRateLimited, http_status
 from claw.threadweaver.providers.model import Chunk, Message, Request, Result, ToolCall, Usage
@@ -311,14 +314,58 @@ class Gateway:
     """Clients, their caps and their usage, in front of the console's providers, prices and caps."""
 
     def __init__(
-        self, router: Router, governance: Governance, metrics: Metrics, clients: Iterable[Client] = ()
+        self,
+        router: Router,
+        governance: Governance,
+        metrics: Metrics,
+        clients: Iterable[Client] = (),
+        *,
+        limits_file: Path | None = None,
     ) -> None:
+        """``limits_file``: overrides of the clients' limits, read now and again when it changes
+        (:mod:`.limits_overlay`)."""
         self.router = router
         self.governance = governance
         self.metrics = metrics
         self.ledger = governance.ledger
-        self.clients = {client.name: client for client in clients}
-        self._keys = [(_digest(client.key), client) for client in self.clients.values()]
+        self.configured = {client.name: client for client in clients}
+        self._use(self.configured)
+        self.overlay: LimitsOverlay | None = None
+        if limits_file is not None:
+            self.overlay = LimitsOverlay(limits_file, self.configured, self.apply_limits)
+            self.overlay.load()
+
+    def _use(self, clients: dict[str, Client]) -> None:
+        # Requests in flight keep the Client they authenticated as; their reservations are the governance's.
+        keys = [(_digest(client.key), client) for client in clients.values()]
+        self.clients, self._keys = clients, keys
+
+    def apply_limits(self, overrides: Overrides) -> None:
+        """The configured clients with ``overrides`` (client -> limits, validated) laid over them."""
+        self._use(
+            {name: dataclasses.replace(client, **overrides.get(name, {})) for name, client in self.configured.items()}
+        )
+
+    async def refresh_limits(self) -> None:
+        """The limits file again if it changed (a ``stat``; the read off the loop)."""
+        if self.overlay is not None:
+            await self.overlay.refresh()
+
+    def refresh_limits_blocking(self) -> None:
+        if self.overlay is not None:
+            self.overlay.load()
+
+    def limits(self) -> dict[str, dict[str, Any]]:
+        """Each client's limits in force (the config's, or the limits file's)."""
+        return {
+            name: {
+                "cap_usd": client.cap_usd,
+                "cap_tokens": client.cap_tokens,
+                "max_output_tokens": client.max_output_tokens,
+                "max_history_turns": client.max_history_turns,
+            }
+            for name, client in self.clients.items()
+        }
 
     def authenticate(self, header: str | None) -> Client:
         scheme, _, key = (header or "").partition(" ")

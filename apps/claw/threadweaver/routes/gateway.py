@@ -67,6 +67,7 @@ async def filtered(
 async def chat_completions(
     request: HttpRequest, gateway: GatewayDep, console: ConsoleDep
 ) -> JSONResponse | StreamingResponse:
+    await gateway.refresh_limits()  # the limits file, if it changed
     client = gateway.authenticate(request.headers.get("authorization"))
     body = parse_body(await request.body())
     route = gateway.resolve(client, body.model)
