@@ -26,7 +26,7 @@ ROLES = ["base", "mcp_servers", "threadweaver", "openclaw", "prometheus", "swarm
 WORKERS = [
     {"name": "research", "model": "openai/gpt-4o-mini", "cap_usd": 2.5, "max_output_tokens": 512,
      "max_history_turns": 6, "tools": {"time": "*", "files": ["read_file"]}, "outbound": ["192.0.2.10/32"]},
-    {"name": "triage", "model": "crush/gemma3-270m", "max_history_turns": 4},
+    {"name": "triage", "model": "crush/gemma3-270m", "cap_tokens": 200000, "max_history_turns": 4},
 ]  # fmt: skip
 SECRETS = {
     "__swarm_tokens": {"research": "r" * 64, "triage": "t" * 64},
@@ -96,18 +96,24 @@ def test_workers_become_threadweaver_and_mcp_clients_from_the_one_declaration():
     claw = node()
     gateway = yaml.safe_load(claw.template("threadweaver", "config.yml.j2"))["gateway"]["clients"]
     assert gateway["worker-research"] == {
-        "key_file": "/etc/threadweaver/keys/gateway-worker-research.key", "cap_usd": 2.5, "providers": ["openai"],
-        "max_output_tokens": 512, "max_history_turns": 6,
+        "key_file": "/etc/threadweaver/keys/gateway-worker-research.key", "cap_usd": 2.5, "cap_tokens": None,
+        "providers": ["openai"], "max_output_tokens": 512, "max_history_turns": 6,
     }  # fmt: skip
-    assert gateway["worker-triage"]["providers"] == ["crush"] and gateway["worker-triage"]["cap_usd"] is None
+    # A worker on the free local model is capped in tokens.
+    triage = gateway["worker-triage"]
+    assert (triage["providers"], triage["cap_usd"], triage["cap_tokens"]) == (["crush"], None, 200000)
+    # ThreadWeaver reads the limits the supervisor agent writes (the file from the wiring map).
+    limits_file = yaml.safe_load(claw.template("threadweaver", "config.yml.j2"))["gateway"]["limits_file"]
+    assert limits_file == claw.value("appliance_services.swarm.limits_file") == claw.value("_swarm_limits_file")
     mcp = yaml.safe_load(claw.template("mcp_servers", "mcp.yml.j2"))["clients"]
     assert {"openclaw", "threadweaver", "worker-research", "worker-triage"} <= set(mcp)
     assert mcp["worker-research"]["servers"] == {"time": "*", "files": ["read_file"]}
     assert mcp["worker-research"]["files_root"] == "worker-research"
     assert mcp["worker-triage"]["servers"] == {}
-    # No workers, no clients: the roles' own clients only.
+    # No workers, no worker clients: the roles' own clients only, and the MCP service's console client (reminders).
     empty = Node(ROLES, swarm_workers=[])
-    assert "gateway" not in yaml.safe_load(empty.template("threadweaver", "config.yml.j2"))
+    assert set(yaml.safe_load(empty.template("threadweaver", "config.yml.j2"))["gateway"]["clients"]) == {"claw-mcp"}
+    assert yaml.safe_load(empty.template("threadweaver", "config.yml.j2"))["gateway"]["limits_file"] is None
     assert set(yaml.safe_load(empty.template("mcp_servers", "mcp.yml.j2"))["clients"]) == {"openclaw", "threadweaver"}
 
 
@@ -120,8 +126,10 @@ def test_each_worker_reaches_only_threadweaver_the_mcp_servers_and_its_own_port_
         ("swarm-research", "claw-worker-research"), ("swarm-triage", "claw-worker-triage")]  # fmt: skip
     allowed = {8600, 8701, 8702, 8703, 8704, 8705}
     assert set(rules[0]["ports"]) == allowed | {18801} and set(rules[1]["ports"]) == allowed | {18802}
+    # The supervisor agent's MCP server is not for workers.
+    assert 8706 not in rules[0]["ports"] and 8710 not in rules[0]["ports"]
     text = claw.template("base", "egress.nft.j2", item=rules[0])
-    assert 'meta skuid "claw-worker-research" ip daddr 127.0.0.0/8 tcp dport != {' in text
+    assert 'meta skuid "claw-worker-research" ct state new ip daddr 127.0.0.0/8 tcp dport != {' in text
     assert "18802" not in text and "reject with tcp reset" in text
 
 
@@ -214,11 +222,13 @@ def _offline_security_supported() -> bool:
 
 
 @pytest.mark.skipif(not _offline_security_supported(), reason="systemd-analyze security --offline needs systemd 252+")
-@pytest.mark.parametrize("unit", ["openclaw-worker@research.service", "claw-swarm.service"])
+@pytest.mark.parametrize("unit", ["openclaw-worker@research.service", "claw-swarm.service", "claw-mcp-swarm.service"])
 def test_both_units_score_at_most_4_in_systemd_analyze_security(tmp_path: Path, unit: str):
     claw = node()
     if unit == "claw-swarm.service":
         text = claw.template("swarm", "claw-swarm.service.j2")
+    elif unit == "claw-mcp-swarm.service":
+        text = claw.template("swarm", "claw-mcp-swarm.service.j2")
     else:
         # The instance as systemd merges it: the template unit with the worker's drop-in in its [Service] section.
         dropin = claw.template("swarm", "worker.conf.j2", item=claw.value("_swarm_workers")[0])
@@ -232,3 +242,110 @@ def test_both_units_score_at_most_4_in_systemd_analyze_security(tmp_path: Path, 
     assert "Unknown key" not in output and "Unknown section" not in output, output
     score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", output).group(1))
     assert score <= MAX_EXPOSURE, output
+
+
+# The supervisor agent's MCP server (issue #18 item 6): its unit, its config, its agent in OpenClaw; the console
+# notifications (item 7) of the reminders and the incidents.
+
+
+def _unit_settings(text: str) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_the_swarm_mcp_unit_runs_as_the_supervisor_hardened_like_it_binding_only_its_ports():
+    claw = node()
+    unit = _unit_settings(claw.template("swarm", "claw-mcp-swarm.service.j2"))
+    supervisor = _unit_settings(claw.template("swarm", "claw-swarm.service.j2"))
+    assert unit["ExecStart"] == ["/opt/claw/current/venv/bin/claw mcp serve --config /etc/claw/mcp-swarm.yml"]
+    assert unit["User"] == unit["Group"] == ["claw-swarm"] and unit["SupplementaryGroups"] == ["systemd-journal"]
+    assert unit["SocketBindAllow"] == ["tcp:8706", "tcp:8710"] and unit["SocketBindDeny"] == ["any"]
+    assert unit["IPAddressDeny"] == ["any"] and unit["IPAddressAllow"] == ["localhost"]
+    sandbox = {key: value for key, value in supervisor.items() if key not in {
+        "Description", "After", "ExecStart", "SocketBindAllow", "WantedBy"}}  # fmt: skip
+    assert {key: unit.get(key) for key in sandbox} == sandbox
+    # No workers: no server, no supervisor agent, no key for it.
+    empty = Node(ROLES, swarm_workers=[])
+    assert not empty.value("_mcp_servers_swarm_supervisor")
+    assert "swarm-supervisor" not in empty.value("_mcp_servers_keys")
+    config = json.loads(empty.template("openclaw", "openclaw.json.j2", __openclaw_token="x" * 64))
+    assert "supervisor" not in config["agents"]["entries"] and "swarm" not in config["mcp"]["servers"]
+
+
+def test_the_swarm_mcp_config_passes_the_servers_own_checker(tmp_path: Path):
+    claw = node(swarm_limit_bounds={"cap_usd": {"min": 0, "max": 5}, "max_output_tokens": {"min": 64, "max": 2048},
+                                    "max_history_turns": {"min": 2, "max": 20}})  # fmt: skip
+    text = claw.template("swarm", "mcp-swarm.yml.j2", __swarm_supervisor_key_digest="ab" * 32)
+    parsed = yaml.safe_load(text)
+    assert parsed["metrics_port"] == 8710
+    assert parsed["clients"] == {"supervisor": {"key_sha256": "ab" * 32, "servers": {"swarm": "*"}}}
+    assert parsed["servers"] == {"swarm": {
+        "port": 8706, "swarm_config": "/etc/claw/swarm.yml", "limits_file": "/var/lib/claw-swarm/worker-limits.json",
+        "bounds": {"cap_usd": {"min": 0, "max": 5}, "max_output_tokens": {"min": 64, "max": 2048},
+                   "max_history_turns": {"min": 2, "max": 20}}}}  # fmt: skip
+    path = tmp_path / "mcp-swarm.yml"
+    path.write_text(text)
+    check = [sys.executable, "-m", "claw.cli", "mcp", "check", "--config", str(path)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The server itself accepts the settings and the declared workers of the supervisor's settings.
+    from claw.mcp import swarm as swarm_server
+
+    settings_path = tmp_path / "swarm.yml"
+    settings_path.write_text(claw.template("swarm", "swarm.yml.j2"))
+    server = swarm_server.Settings.model_validate({**parsed["servers"]["swarm"], "swarm_config": settings_path})
+    assert [w.name for w in swarm_server.load_swarm(server).workers] == ["research", "triage"]
+    assert server.bounds.cap_usd.max == 5
+
+
+def test_the_supervisor_agent_has_only_the_swarm_server_and_no_other_agent_has_it():
+    claw = node()
+    config = json.loads(claw.template("openclaw", "openclaw.json.j2", __openclaw_token="x" * 64,
+                                      __openclaw_mcp_key="k" * 43))  # fmt: skip
+    supervisor = config["agents"]["entries"]["supervisor"]
+    assert supervisor["tools"] == {"allow": ["swarm__*"]}
+    assert supervisor["model"]["primary"] == config["agents"]["defaults"]["model"]["primary"]
+    assert config["mcp"]["servers"]["swarm"]["url"] == "http://127.0.0.1:8706/mcp"
+    assert config["mcp"]["servers"]["swarm"]["headers"] == {"Authorization": "Bearer ${CLAW_MCP_SWARM_KEY}"}
+    for name, agent in config["agents"]["entries"].items():
+        assert name == "supervisor" or "swarm__*" in agent["tools"]["deny"], name
+    # Its key reaches the gateway through the environment file the mcp_servers role writes, never the config.
+    unit = _unit_settings(claw.template("openclaw", "openclaw.service.j2", __openclaw_nodejs_current={"stat": {}}))
+    assert unit["EnvironmentFile"] == ["/etc/openclaw/providers.env", "-/etc/claw/mcp-keys/swarm-supervisor.env"]
+    assert claw.value("_mcp_servers_keys")["swarm-supervisor"] == {}
+    # The workers' configs (the same template) have no supervisor and no swarm server.
+    research = worker_config(claw, claw.value("_swarm_workers")[0])
+    assert set(research["agents"]["entries"]) == {"research"} and "swarm" not in research["mcp"]["servers"]
+
+
+def test_reminders_and_incidents_reach_the_console_with_keys_of_gateway_clients_without_model_access(tmp_path: Path):
+    claw = node()
+    time = yaml.safe_load(claw.template("mcp_servers", "mcp.yml.j2"))["servers"]["time"]
+    assert time["console_url"] == "https://127.0.0.1:8600/notifications"
+    assert time["console_key_file"] == "/etc/claw/mcp-keys/console.key"
+    assert time["console_ca_file"] == "/etc/claw/pki/ca.crt"
+    assert claw.value("_mcp_servers_keys")["console"] == {"group": "claw-mcp"}
+    settings = yaml.safe_load(claw.template("swarm", "swarm.yml.j2"))
+    assert settings["console_notify_url"] == "https://127.0.0.1:8600/notifications"
+    assert settings["console_notify_key_file"] == "/etc/claw/swarm-console.key"
+    assert settings["console_notify_ca_file"] == "/etc/claw/pki/ca.crt"
+    clients = yaml.safe_load(claw.template("threadweaver", "config.yml.j2"))["gateway"]["clients"]
+    for name in ("claw-mcp", "swarm-supervisor"):
+        assert clients[name]["providers"] == [] and clients[name]["cap_usd"] == 0, name
+        assert clients[name]["key_file"] == f"/etc/threadweaver/keys/gateway-{name}.key"
+    # The MCP service's key is made by the mcp_servers role (before ThreadWeaver) and taken by ThreadWeaver.
+    assert claw.value("_threadweaver_gateway_clients")["claw-mcp"]["key_source"] == "/etc/claw/mcp-keys/console.key"
+    # The time server's settings pass the MCP servers' own checker.
+    path = tmp_path / "mcp.yml"
+    path.write_text(claw.template("mcp_servers", "mcp.yml.j2"))
+    check = [sys.executable, "-m", "claw.cli", "mcp", "check", "--config", str(path)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Off a claw node (a workstation renders these templates too): no console, no console client.
+    elsewhere = Node(ROLES, host="crush", swarm_workers=[])
+    assert "console_url" not in yaml.safe_load(elsewhere.template("mcp_servers", "mcp.yml.j2"))["servers"]["time"]
+    assert elsewhere.value("appliance_console_gateway_clients") == {}

@@ -174,3 +174,34 @@ def test_a_pulled_run_checks_configs_with_the_claw_apps_python():
     node = Node(["pull"], pull_repo_url="https://git.example/c.git", pull_ref="v1")
     script = node.template("pull", "claw-pull.sh.j2")
     assert "--extra-vars appliance_controller_python=/opt/claw/current/venv/bin/python" in script
+
+
+def test_the_swarm_mcp_server_ports_changed_in_the_map_reach_its_unit_config_and_openclaw():
+    """The supervisor agent's MCP server (roles/swarm): its ports and unit come from appliance_services.swarm."""
+    workers = [{"name": "research", "model": "openai/gpt-4o-mini"}]
+    change = {"mcp_port": 9706, "mcp_metrics_port": 9710, "mcp_unit": "swarm-mcp.service"}
+    node = Node([*ROLES, "swarm"], appliance_services_defaults=services(swarm=change), swarm_workers=workers,
+                claw_apps_venv="/opt/claw/current/venv")  # fmt: skip
+    config = yaml.safe_load(node.template("swarm", "mcp-swarm.yml.j2"))
+    assert config["servers"]["swarm"]["port"] == 9706 and config["metrics_port"] == 9710
+    unit = node.template("swarm", "claw-mcp-swarm.service.j2")
+    assert "SocketBindAllow=tcp:9706\nSocketBindAllow=tcp:9710\n" in unit and "8706" not in unit
+    assert node.value("_swarm_mcp_unit") == "swarm-mcp.service"
+    openclaw = json.loads(node.template("openclaw", "openclaw.json.j2", __openclaw_token="t"))
+    assert openclaw["mcp"]["servers"]["swarm"]["url"] == "http://127.0.0.1:9706/mcp"
+    # No worker may take them, and the console endpoint follows ThreadWeaver's port.
+    assert {9706, 9710} <= set(node.value("_swarm_service_ports"))
+    moved = Node([*ROLES, "swarm"], appliance_services_defaults=services(threadweaver={"port": 9600}),
+                 swarm_workers=workers)  # fmt: skip
+    assert yaml.safe_load(moved.template("mcp_servers", "mcp.yml.j2"))["servers"]["time"]["console_url"] == (
+        "https://127.0.0.1:9600/notifications")  # fmt: skip
+    assert moved.value("_swarm_supervisor_settings")["console_notify_url"] == "https://127.0.0.1:9600/notifications"
+
+
+def test_the_swarm_mcp_server_ports_collide_with_no_other_port_of_the_map():
+    written = yaml.safe_load(APPLIANCE_DEFAULTS.read_text())["appliance_services_defaults"]
+    others = [entry["port"] for entry in written.values() if "port" in entry] + list(written["mcp"]["servers"].values())
+    swarm = written["swarm"]
+    ours = [swarm["mcp_port"], swarm["mcp_metrics_port"]]
+    workers = range(swarm["worker_ports"]["base"], swarm["worker_ports"]["base"] + swarm["worker_ports"]["count"])
+    assert len(set(ours)) == 2 and not set(ours) & set(others) and not set(ours) & set(workers)

@@ -1,4 +1,4 @@
-"""The `smeep` command line: ladder, suite, throughput, compare, tasks."""
+"""The `smeep` command line: ladder, suite, throughput, compare, tasks, quantise."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from smeep import metadata, plots, report, results
+from smeep import metadata, plots, quantise, report, results
 from smeep.drivers import DirectDriver, OpenClawDriver
 from smeep.engines import Engine, make_engine
 from smeep.journal import Journal
@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--output", type=Path, default=Path("smeep-compare.md"))
     compare.add_argument("--no-plots", action="store_true")
     commands.add_parser("tasks", help="list the tasks")
+    quant = commands.add_parser("quantise", help="quantise one GGUF to several types; speed, memory and score each")
+    quantise.add_arguments(quant)
     return parser
 
 
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "compare":
         return compare(args)
+    if args.command == "quantise":
+        return quantise.run(args, argv)
     args.model = _models(args.model)
     if args.api_key_env and not os.environ.get(args.api_key_env):
         print(f"smeep: --api-key-env {args.api_key_env}: that variable is not set", file=sys.stderr)

@@ -787,12 +787,15 @@ def test_the_role_renders_client_limits_and_token_caps():
 
     from tests.test_wiring import claw
 
-    clients = {"agent": {"cap_usd": 1, "providers": ["crush"], "max_output_tokens": 512, "max_history_turns": 8}}
+    clients = {
+        "agent": {"cap_usd": 1, "cap_tokens": 20000, "providers": ["crush"], "max_output_tokens": 512,
+                  "max_history_turns": 8},
+    }  # fmt: skip
     rendered = claw().template(
         "threadweaver", "config.yml.j2", threadweaver_gateway_clients=clients,
         threadweaver_token_caps={"crush": {"total": 1000000, "per_client": 50000}},
     )  # fmt: skip
     settings = Settings.model_validate(yaml.safe_load(rendered))
     agent = settings.gateway.clients["agent"]
-    assert (agent.max_output_tokens, agent.max_history_turns) == (512, 8)
+    assert (agent.max_output_tokens, agent.max_history_turns, agent.cap_tokens) == (512, 8, 20000)
     assert settings.token_caps["crush"].caps() == TokenCaps(total=1000000, per_client=50000)

@@ -185,3 +185,138 @@ def test_a_sigstopped_worker_is_restarted_within_60_s_with_its_incident_recorded
     wait_ready(claw, workers[a])
     metrics = claw.check_output("curl -fsS http://127.0.0.1:9812/metrics")
     assert re.search(rf'claw_swarm_restarts_total{{worker="{a}"}} [1-9]', metrics), metrics
+
+
+# The supervisor agent's MCP server (claw-mcp-swarm.service) and the console notifications (issue #18 items 6, 7).
+SWARM_MCP_PORT = 8706
+SWARM_MCP_METRICS_PORT = 8710
+SUPERVISOR_KEY_FILE = "/etc/claw/mcp-keys/swarm-supervisor.key"
+VENV_PYTHON = "/opt/claw/current/venv/bin/python"
+INITIALIZE = json.dumps(
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "0"}}}
+)  # fmt: skip
+# Runs on the claw node with the release's own SDK: one MCP tool call over loopback with the key of the file named
+# last, printed as JSON.
+MCP_CALL = r"""
+import json, sys, anyio
+from pathlib import Path
+from mcp import Client
+from claw.mcp.client import keyed_transport, read_key
+async def main():
+    url = f"http://127.0.0.1:{sys.argv[1]}/mcp"
+    async with Client(keyed_transport(url, read_key(Path(sys.argv[4])))) as client:
+        result = await client.call_tool(sys.argv[2], json.loads(sys.argv[3]))
+        text = "".join(block.text for block in result.content if block.type == "text")
+        print(json.dumps({"error": result.is_error, "data": result.structured_content, "text": text}))
+anyio.run(main)
+"""
+
+
+def mcp_call(claw, port: int, tool: str, arguments: dict, key_file: str) -> dict:
+    result = claw.run(f"{VENV_PYTHON} -c %s %s %s %s %s", MCP_CALL, str(port), tool, json.dumps(arguments), key_file)
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_swarm_mcp_server_runs_as_the_supervisor_on_loopback_and_refuses_anonymous_callers(claw, workers):
+    unit = "claw-mcp-swarm.service"
+    assert claw.service(unit).is_running and claw.service(unit).is_enabled
+    props = claw.check_output(f"systemctl show {unit} -p User -p SupplementaryGroups -p ProtectSystem")
+    assert "User=claw-swarm" in props and "systemd-journal" in props and "ProtectSystem=strict" in props
+    listening = claw.check_output("ss -Hltn")
+    for port in (SWARM_MCP_PORT, SWARM_MCP_METRICS_PORT):
+        assert f"127.0.0.1:{port} " in listening, port
+        assert f"0.0.0.0:{port} " not in listening and f"*:{port} " not in listening
+    status = claw.check_output(
+        "runuser -u nobody -- curl -s -o /dev/null -w '%%{http_code}' -X POST -H 'Content-Type: application/json' "
+        "-H 'Accept: application/json, text/event-stream' --data %s http://127.0.0.1:%s/mcp",
+        INITIALIZE,
+        str(SWARM_MCP_PORT),
+    )
+    assert status == "401", status
+    assert claw.run(f"runuser -u nobody -- cat {SUPERVISOR_KEY_FILE}").rc != 0
+    output = claw.run(f"systemd-analyze security --no-pager {unit}").stdout
+    score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", output).group(1))
+    assert score <= 4.0, f"{unit}: {score}"
+
+
+def test_the_supervisor_restarts_a_worker_through_its_server_and_nothing_else(claw, workers):
+    _, b = pair(workers)
+    wait_ready(claw, workers[b])
+    listed = mcp_call(claw, SWARM_MCP_PORT, "list_workers", {}, SUPERVISOR_KEY_FILE)
+    assert not listed["error"], listed
+    assert sorted(w["name"] for w in listed["data"]["workers"]) == sorted(workers)
+    before = main_pid(claw, f"openclaw-worker@{b}.service")
+    restarted = mcp_call(claw, SWARM_MCP_PORT, "restart_worker", {"worker": b}, SUPERVISOR_KEY_FILE)
+    assert not restarted["error"] and restarted["data"]["restarted"], restarted
+    assert main_pid(claw, f"openclaw-worker@{b}.service") != before
+    wait_ready(claw, workers[b])
+    threadweaver = main_pid(claw, "threadweaver.service")
+    refused = mcp_call(claw, SWARM_MCP_PORT, "restart_worker", {"worker": "threadweaver.service"}, SUPERVISOR_KEY_FILE)
+    assert refused["error"] and "not a declared worker" in refused["text"], refused
+    assert main_pid(claw, "threadweaver.service") == threadweaver
+    # Another client's key (OpenClaw's, for the claw MCP servers) is not the supervisor's: refused.
+    other = claw.run(
+        f"{VENV_PYTHON} -c %s %s %s %s %s", MCP_CALL, str(SWARM_MCP_PORT), "list_workers", "{}",
+        "/etc/claw/mcp-keys/openclaw.key",
+    )  # fmt: skip
+    assert other.rc != 0
+
+
+def test_openclaw_has_the_supervisor_agent_with_only_the_swarm_server(claw, workers):
+    config = json.loads(claw.check_output("cat /etc/openclaw/openclaw.json"))
+    assert config["agents"]["entries"]["supervisor"]["tools"] == {"allow": ["swarm__*"]}
+    assert config["mcp"]["servers"]["swarm"]["url"] == f"http://127.0.0.1:{SWARM_MCP_PORT}/mcp"
+    for name, agent in config["agents"]["entries"].items():
+        assert name == "supervisor" or "swarm__*" in agent["tools"].get("deny", []), name
+    assert claw.file("/etc/claw/mcp-keys/swarm-supervisor.env").mode == 0o600
+    assert claw.service("openclaw.service").is_running
+    # OpenClaw reaches the swarm server with the supervisor's key (the CLI reads the unit's environment files).
+    probe = claw.run("openclaw mcp probe swarm --json")
+    assert probe.rc == 0 and "tool" in probe.stdout.lower(), probe.stdout + probe.stderr
+
+
+def test_a_fired_reminder_shows_up_in_the_console_notifications(claw, workers):
+    from tests.nodes import console_call, console_login
+
+    # The MCP service's console key: its own, and ThreadWeaver's gateway client claw-mcp has the same.
+    assert claw.run("runuser -u claw-mcp -- cat /etc/claw/mcp-keys/console.key").rc == 0
+    assert claw.check_output("cat /etc/claw/mcp-keys/console.key") == claw.check_output(
+        "cat /etc/threadweaver/keys/gateway-claw-mcp.key"
+    )
+    assert claw.run("runuser -u claw-swarm -- cat /etc/claw/swarm-console.key").rc == 0
+    marker = f"swarm-reminder-{int(time.time())}"
+    created = mcp_call(claw, 8704, "create_reminder", {"message": marker, "in_seconds": 2},
+                       "/etc/claw/mcp-keys/openclaw.key")  # fmt: skip
+    assert not created["error"], created
+    token = console_login(claw)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, body = console_call(claw, "GET", "/notifications?limit=50", token=token)
+        assert status == 200, body
+        found = [n for n in body["notifications"] if marker in json.dumps(n)]
+        if found:
+            assert found[0]["source"] == "reminder", found
+            return
+        time.sleep(2)
+    raise AssertionError(f"the reminder {marker} did not reach /notifications in 60 s")
+
+
+@pytest.mark.usefixtures("scripted_model")
+def test_the_supervisor_changes_a_workers_limits_within_bounds_and_the_gateway_applies_them(claw, workers):
+    too_many = {"worker": "alpha", "max_output_tokens": 100000}
+    out_of_bounds = mcp_call(claw, SWARM_MCP_PORT, "set_worker_limits", too_many, SUPERVISOR_KEY_FILE)
+    assert out_of_bounds["error"], out_of_bounds
+    changed = mcp_call(claw, SWARM_MCP_PORT, "set_worker_limits", {"worker": "alpha", "max_output_tokens": 64},
+                       SUPERVISOR_KEY_FILE)  # fmt: skip
+    assert not changed["error"], changed
+    try:
+        # ThreadWeaver applies the file on the next gateway request, without a restart.
+        status, body = gateway(claw, "alpha", {"model": "scripted/scripted", "max_tokens": 4000,
+                                                "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+        assert status == 200, body
+        assert upstream(claw)["requests"][-1]["max_tokens"] == 64
+    finally:
+        mcp_call(claw, SWARM_MCP_PORT, "set_worker_limits", {"worker": "alpha", "max_output_tokens": 256},
+                 SUPERVISOR_KEY_FILE)  # fmt: skip

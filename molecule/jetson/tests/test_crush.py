@@ -97,7 +97,9 @@ def test_jetson_gets_the_main_and_the_jetpack6_archive(node):
 
 def test_both_archives_were_checked_against_the_release_sha256sum():
     cache = _ephemeral("cache/ollama")
-    assert sorted(path.name for path in cache.iterdir()) == sorted([f"0.0.1-{ARCHIVE}", f"0.0.1-{JETPACK}"])
+    # The refused upgrades' tests (0.0.2) may run first and leave their verified main archive here too.
+    cached = sorted(path.name for path in cache.iterdir() if path.name.startswith("0.0.1-"))
+    assert cached == sorted([f"0.0.1-{ARCHIVE}", f"0.0.1-{JETPACK}"])
     listed = {}
     for line in _ephemeral("fixtures/v0.0.1/sha256sum.txt").read_text(encoding="utf-8").splitlines():
         if line.strip():
