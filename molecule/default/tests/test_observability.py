@@ -20,7 +20,9 @@ def query(claw, expr: str) -> list[dict]:
 def test_every_target_of_the_cluster_is_up(claw):
     targets = api(claw, "/api/v1/targets?state=active")["activeTargets"]
     jobs = sorted({t["labels"]["job"] for t in targets})
-    assert jobs == ["claw", "crush", "mcp", "node", "prometheus"]
+    # The swarm's supervisor is scraped where the scenario declares workers (roles/swarm).
+    swarm = ["swarm"] if claw.file("/etc/claw/swarm.yml").exists else []
+    assert jobs == sorted(["claw", "crush", "mcp", "node", "prometheus", *swarm])
     assert {t["labels"]["node"] for t in targets if t["labels"]["job"] == "node"} == {"molecule-claw", "molecule-crush"}
     assert [t["scrapeUrl"] for t in targets if t["health"] != "up"] == []
     assert {r["metric"]["job"] for r in query(claw, "up == 1")} == set(jobs)
