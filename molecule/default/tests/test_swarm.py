@@ -60,8 +60,9 @@ def test_each_worker_runs_as_its_own_user_on_its_own_loopback_port(claw, workers
         props = claw.check_output(f"systemctl show {unit} -p User -p ProtectSystem -p NoNewPrivileges")
         assert f"User=claw-worker-{name}" in props and "ProtectSystem=strict" in props
         users.add(claw.check_output(f"ps -o user= -p {main_pid(claw, unit)}").strip())
-        listening = claw.check_output(f"ss -Hltn 'sport = :{port}'")
-        assert "127.0.0.1:" in listening and "0.0.0.0:" not in listening and "*:" not in listening
+        # The local address column of each listening socket: loopback only (IPv4 and IPv6).
+        local = {line.split()[3] for line in claw.check_output(f"ss -Hltn 'sport = :{port}'").splitlines()}
+        assert f"127.0.0.1:{port}" in local and local <= {f"127.0.0.1:{port}", f"[::1]:{port}"}, local
         assert claw.file(f"/var/lib/claw-workers/{name}").mode == 0o700
         assert claw.file(f"/var/lib/claw-workers/{name}").user == f"claw-worker-{name}"
         assert claw.user(f"claw-worker-{name}").shell == "/usr/sbin/nologin"
