@@ -16,9 +16,12 @@ class Outcome:
     """What a driver got back from one task."""
 
     reply: str
-    tool_count: int | None = None  # the OpenClaw driver only knows how many calls were made
+    tool_count: int | None = None  # the OpenClaw driver knows how many calls were made (toolSummary.calls)
     input_tokens: int | None = None
     output_tokens: int | None = None
+    tool_names: tuple[str, ...] | None = None  # and which tools, by the harness's names (toolSummary.tools)
+    tool_failures: int = 0  # and how many of the calls failed (toolSummary.failures)
+    agent_tools: tuple[str, ...] | None = None  # the tools as the agent named them (e.g. time__day_of_week)
 
 
 @dataclass
@@ -68,10 +71,13 @@ def states_token(reply: str, truth: str, *, also_true: tuple[str, ...] = ()) -> 
 
 
 def tools_used(bench: Bench, outcome: Outcome, *names: str, at_least: int = 1) -> Verdict:
-    """Enough successful calls (of these tools, if named); the OpenClaw driver reports a count only."""
+    """Enough successful calls (of these tools, if named). The OpenClaw driver reports its agent's calls: how many,
+    how many failed and which tools (toolSummary), not each call's result; a named tool must be among them."""
     if not bench.log and outcome.tool_count is not None:
-        count = outcome.tool_count
-        return ok() if count >= at_least else fail(f"{count} tool calls, needs {at_least}")
+        count = outcome.tool_count - outcome.tool_failures
+        if names and outcome.tool_names is not None and not set(names) & set(outcome.tool_names):
+            return fail(f"none of {', '.join(names)} was used (the agent used {', '.join(outcome.tool_names)})")
+        return ok() if count >= at_least else fail(f"{count} successful tool calls, needs {at_least}")
     calls = bench.calls(*names)
     if len(calls) >= at_least:
         return ok()

@@ -19,6 +19,7 @@ from smeep.journal import Journal
 from smeep.runner import Plan, Progress, run_plan
 from smeep.tasks import LADDER, SUITE, select
 from smeep.throughput import measure, process_rss_mib
+from smeep.toolbox import Appliance
 
 KEY_ENV = "SMEEP_API_KEY"
 
@@ -54,7 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--driver", choices=("direct", "openclaw"), default="direct")
         sub.add_argument("--openclaw", default="openclaw", help="the OpenClaw command (driver openclaw)")
         sub.add_argument("--provider", default="local", help="OpenClaw provider prefix for bare model names")
-        sub.add_argument("--workspace", type=Path, help="the OpenClaw agent's workspace (driver openclaw)")
+        sub.add_argument("--agent", default="main", help="the OpenClaw agent to run the tasks (driver openclaw)")
+        sub.add_argument(
+            "--workspace",
+            type=Path,
+            help="where the OpenClaw agent's file tools work (driver openclaw), e.g. the "
+            "files server's sandbox /var/lib/claw-mcp/sandbox",
+        )
+        sub.add_argument(
+            "--reminders-db",
+            type=Path,
+            default=Appliance.reminders,
+            help="the time server's reminder database (driver openclaw)",
+        )
+        sub.add_argument(
+            "--led-socket", type=Path, default=Appliance.led_socket, help="the LED daemon's socket (driver openclaw)"
+        )
         sub.add_argument("--tasks", help="comma-separated task ids")
         sub.add_argument("--no-preload", action="store_true", help="do not evict and preload models")
         sub.add_argument("--resume", action="store_true", help="keep the journal and skip finished tasks")
@@ -147,7 +163,8 @@ async def benchmark(args: argparse.Namespace, argv: list[str] | None) -> int:
     engine = _engine(args)
     driver: Any = DirectDriver(engine, args.max_tokens, args.temperature)
     if args.driver == "openclaw":
-        driver = OpenClawDriver(shlex.split(args.openclaw), args.provider)
+        appliance = Appliance(args.reminders_db, args.led_socket)
+        driver = OpenClawDriver(shlex.split(args.openclaw), args.provider, args.agent, appliance)
     meta, _ = journal.read()
     if meta is None:
         meta = {"type": "meta", **metadata.base(argv)}
@@ -164,6 +181,7 @@ async def benchmark(args: argparse.Namespace, argv: list[str] | None) -> int:
         meta["resumed_with"] = shlex.join(["smeep", *(sys.argv[1:] if argv is None else argv)])
     meta.update(
         driver=args.driver,
+        agent=args.agent if args.driver == "openclaw" else None,
         trials=args.trials,
         seed=args.seed if driver.seeded else None,
         temperature=driver.temperature,

@@ -12,7 +12,7 @@ import anyio
 from smeep.checks import Outcome
 from smeep.engines import Engine
 from smeep.tasks import Task
-from smeep.toolbox import Bench
+from smeep.toolbox import Appliance, Bench
 
 SYSTEM = (
     "You are an assistant on a small appliance. Use the tools to act and to look things up; file names are "
@@ -77,8 +77,29 @@ def parse_infer(stdout: str) -> Outcome:
     return Outcome(str(outputs[0].get("text") or ""), None)
 
 
+# OpenClaw's names for the tools a task's checks name. MCP tools come as `<server>__<tool>` (the claw servers: time,
+# leds, system, crush, files) and keep their tool's name; OpenClaw's own tools are mapped to the harness tool that
+# does the same work. A name not listed is kept as it is.
+OPENCLAW_TOOLS = {
+    "exec": "run_command",
+    "bash": "run_command",
+    "web_fetch": "fetch_url",
+    "read": "read_file",
+    "write": "write_file",
+    "edit": "write_file",
+    "apply_patch": "write_file",
+}
+
+
+def harness_name(tool: str) -> str:
+    """The harness's name for a tool OpenClaw reports: `files__read_file` -> read_file, `exec` -> run_command."""
+    _, sep, rest = tool.rpartition("__")
+    return rest if sep else OPENCLAW_TOOLS.get(tool, tool)
+
+
 def parse_agent(stdout: str) -> tuple[Outcome, int | None]:
-    """`openclaw agent --json`: status ok; text result.payloads[0].text; result.meta for tools, tokens, duration."""
+    """`openclaw agent --json`: status ok; text result.payloads[0].text; result.meta for tools, tokens, duration.
+    result.meta.toolSummary gives `calls`, `failures` and the `tools` used, by OpenClaw's names."""
     data = _json(stdout)
     status = data.get("status")
     if status == "timeout":
@@ -89,8 +110,17 @@ def parse_agent(stdout: str) -> tuple[Outcome, int | None]:
     payloads = result.get("payloads") or [{}]
     meta = result.get("meta") or {}
     usage = (meta.get("agentMeta") or {}).get("usage") or {}
-    calls = (meta.get("toolSummary") or {}).get("calls")
-    outcome = Outcome(str(payloads[0].get("text") or ""), calls, usage.get("input"), usage.get("output"))
+    summary = meta.get("toolSummary") or {}
+    used = summary.get("tools")
+    outcome = Outcome(
+        str(payloads[0].get("text") or ""),
+        summary.get("calls"),
+        usage.get("input"),
+        usage.get("output"),
+        tool_names=tuple(harness_name(str(t)) for t in used) if isinstance(used, list) else None,
+        tool_failures=int(summary.get("failures") or 0),
+        agent_tools=tuple(str(t) for t in used) if isinstance(used, list) else None,
+    )
     duration = meta.get("durationMs")
     return outcome, int(duration) if isinstance(duration, (int, float)) else None
 
@@ -107,36 +137,48 @@ def _json(stdout: str) -> dict[str, Any]:
 
 
 class OpenClawDriver:
-    """Runs the OpenClaw CLI against its gateway (on the claw node, where the gateway runs). The agent brings its
-    own tools; only tasks whose effects land in the workspace or the fixture site can be checked from here."""
+    """Runs the OpenClaw CLI against its gateway (on the claw node, where the gateway runs). The agent brings its own
+    tools (its tool policy, its MCP wiring, its prompt); every task runs. The checks read what the agent's tools
+    changed where it lives on the appliance (`appliance`): the files in `--workspace`, the time server's reminder
+    database, the LED daemon's strip; the system tasks read this host, where the system server runs."""
 
     name = "openclaw"
     seeded = False  # the agent CLI takes no seed or temperature: its own settings apply
     temperature = None
-    CHECKABLE = frozenset({"exec", "files", "web"})
 
-    def __init__(self, command: Sequence[str] = ("openclaw",), provider: str = "local") -> None:
+    def __init__(
+        self,
+        command: Sequence[str] = ("openclaw",),
+        provider: str = "local",
+        agent: str = "main",
+        appliance: Appliance | None = None,
+    ) -> None:
         self.command = list(command)
         self.provider = provider
+        self.agent = agent
+        self.appliance = appliance or Appliance()
         self.last_ms: int | None = None
-
-    def supports(self, task: Task) -> bool:
-        return set(task.sources) <= self.CHECKABLE
 
     def argv(self, task: Task, model: str, prompt: str) -> list[str]:
         ref = model if "/" in model else f"{self.provider}/{model}"
         if task.mode == "infer":
             return [*self.command, "infer", "model", "run", "--gateway", "--json", "--model", ref, "--prompt", prompt]
         return [
-            *self.command, "agent", "--agent", "main", "--model", ref, "--session-id", str(uuid.uuid4()),
+            *self.command, "agent", "--agent", self.agent, "--model", ref, "--session-id", str(uuid.uuid4()),
             "--json", "--timeout", str(int(task.timeout)), "--message", prompt,
         ]  # fmt: skip
 
+    async def invoke(self, argv: list[str]) -> tuple[int, str, str]:
+        """Run the CLI: exit status, stdout, stderr."""
+        done = await anyio.run_process(argv, check=False)
+        return done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+
     async def run(self, task: Task, bench: Bench, model: str, seed: int | None = None) -> Outcome:
-        done = await anyio.run_process(self.argv(task, model, task.render(bench.site_url)), check=False)
-        stdout = done.stdout.decode(errors="replace")
+        status, stdout, stderr = await self.invoke(self.argv(task, model, task.render(bench.site_url)))
         if task.mode == "infer":
             self.last_ms = None
             return parse_infer(stdout)
+        if not stdout.strip() and status != 0:
+            raise DriverError(f"exit status {status}: {stderr[-300:]}")
         outcome, self.last_ms = parse_agent(stdout)
         return outcome

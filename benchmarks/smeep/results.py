@@ -48,6 +48,7 @@ def _entry(trials: list[dict[str, Any]]) -> dict[str, Any]:
         "ms_max": max(times) if times else None,
         "reply": nearest.get("reply", ""),
         "tools": nearest.get("tools"),
+        "tool_names": nearest.get("tool_names"),
         "input_tokens": nearest.get("input_tokens"),
         "output_tokens": nearest.get("output_tokens"),
         "error": nearest.get("error"),

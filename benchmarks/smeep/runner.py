@@ -17,7 +17,7 @@ from smeep.drivers import DriverTimeout
 from smeep.engines import Engine
 from smeep.journal import Journal
 from smeep.tasks import Task
-from smeep.toolbox import Bench, open_bench
+from smeep.toolbox import Bench, open_bench, own_like_root
 from smeep.website import FixtureSite
 
 STATUSES = ("PASS", "FAIL", "ERR", "TIMEOUT", "SKIP", "LOAD_FAIL")
@@ -47,6 +47,7 @@ class Result:
     error: str | None = None
     seed: int | None = None  # the sampling seed of this trial (null where the driver cannot set one)
     temperature: float | None = None
+    tool_names: list[str] | None = None  # the tools used, by the agent's names (OpenClaw: toolSummary.tools)
     type: str = "result"
 
 
@@ -139,15 +140,14 @@ def _stamped(result: Result, driver: Driver, seed: int | None) -> Result:
 async def _attempt(
     task: Task, trial: int, model: str, driver: Driver, site: FixtureSite, workspace: Path | None, seed: int | None
 ) -> Result:
-    supports = getattr(driver, "supports", None)
-    if supports is not None and not supports(task):
-        return Result(model, task.id, trial, "SKIP", error=f"the {driver.name} driver cannot check {task.sources}")
-    sources = task.sources if driver.name == "direct" else ()
+    appliance = getattr(driver, "appliance", None)  # the agent's own tools, their effects on the appliance
     started = time.perf_counter()
     try:
-        async with open_bench(sources, site.url, workspace) as bench:
+        async with open_bench(task.sources, site.url, workspace, appliance) as bench:
             if task.setup:
                 await task.setup(bench)
+                if appliance is not None:
+                    own_like_root(bench.workspace)
             first = len(site.requests)
             outcome: Outcome | None = None
             with anyio.fail_after(task.timeout):
@@ -157,10 +157,12 @@ async def _attempt(
             bench.site_requests = [path.split("?")[0] for path in site.requests[first:]]
             verdict = await task.check(bench, outcome)
             tools = outcome.tool_count if outcome.tool_count is not None else (len(bench.log) or None)
+            named = outcome.agent_tools if outcome.agent_tools is not None else dict.fromkeys(r.name for r in bench.log)
             return Result(
                 model, task.id, trial, "PASS" if verdict.passed else "FAIL", ms, outcome.reply[:300],
                 tools if task.mode == "agent" else None, outcome.input_tokens, outcome.output_tokens,
                 None if verdict.passed else verdict.reason,
+                tool_names=list(named) if task.mode == "agent" else None,
             )  # fmt: skip
     except Exception as raised:  # one broken task must not end the run
         err = _leaf(raised)

@@ -254,8 +254,13 @@ def _phrase(truth: Callable[[Bench], str]) -> Claim:
     return claim
 
 
+def _ours(bench: Bench, status: str) -> list[Any]:
+    """This task's reminders: on the appliance (the OpenClaw driver) the store holds older ones too."""
+    return [r for r in bench.reminders.select(status, 100_000)[0] if r.created >= bench.started]
+
+
 def _pending(bench: Bench) -> list[Any]:
-    return bench.reminders.select("pending", 100)[0]
+    return _ours(bench, "pending")
 
 
 def _reminder(words: str, due: Callable[[Bench], datetime], slack_s: float) -> Check:
@@ -285,8 +290,7 @@ async def _seed_reminders(bench: Bench) -> None:
 
 
 async def _cancel_dentist(bench: Bench, out: Outcome) -> Verdict:
-    everything = bench.reminders.select("all", 100)[0]
-    status = {r.message: r.status for r in everything}
+    status = {r.message: r.status for r in _ours(bench, "all")}
     if status.get("Dentist appointment") != "cancelled":
         return fail("the dentist reminder is not cancelled")
     if status.get("Pay the rent") != "pending":

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,7 @@ class Bench:
     reminders: Any = None  # claw.mcp.reminders.ReminderStore when the time server runs
     leds: Any = None  # MCP client of the leds server, for reading the strip back
     site_requests: list[str] = field(default_factory=list)
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # older reminders are not this task's
 
     async def call(self, name: str, arguments: dict[str, Any]) -> str:
         tool = self.tools.get(name)
@@ -164,9 +167,59 @@ async def _add_mcp(stack: contextlib.AsyncExitStack, bench: Bench, server: Any) 
 SOURCES = ("exec", "web", "files", "time", "leds", "system")
 
 
+@dataclass(frozen=True)
+class Appliance:
+    """Where an agent's tools leave their effects on the appliance (the OpenClaw driver): the time server's reminder
+    database and the LED daemon's socket (roles/mcp_servers); files land in the run's --workspace, and the system
+    server reads the host SMEEP runs on."""
+
+    reminders: Path = Path("/var/lib/claw-mcp/time.sqlite3")
+    led_socket: Path = Path("/run/claw-leds/leds.sock")
+
+
+class _LazyReminders:
+    """The appliance's reminder store, opened on first use only: a task that never looks at reminders (the day of
+    the week) leaves the time server's database alone."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.store is None:
+            from claw.mcp.reminders import ReminderStore
+
+            self.store = ReminderStore(self.path)
+        return getattr(self.store, name)
+
+    def tidy(self, since: datetime) -> None:
+        """Cancel what the task left pending (a reminder in 15 minutes must not fire on the appliance), then close."""
+        if self.store is None:
+            return
+        now = datetime.now(timezone.utc)
+        for reminder in self.store.select("pending", 1000)[0]:
+            if reminder.created >= since:
+                self.store.cancel(reminder.id, now)
+        self.store.close()
+
+
+def own_like_root(root: Path) -> None:
+    """Seeded files get the workspace's owner, so the agent's tools (another user on the appliance) may change them."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    owner = root.stat()
+    for path in root.rglob("*"):
+        if path.lstat().st_uid != owner.st_uid:
+            os.lchown(path, owner.st_uid, owner.st_gid)
+
+
 @contextlib.asynccontextmanager
-async def open_bench(sources: tuple[str, ...], site_url: str, workspace: Path | None = None) -> AsyncIterator[Bench]:
-    """Start what the task needs (a fresh workspace, the real MCP servers) and tear it all down afterwards."""
+async def open_bench(
+    sources: tuple[str, ...], site_url: str, workspace: Path | None = None, appliance: Appliance | None = None
+) -> AsyncIterator[Bench]:
+    """Start what the task needs (a fresh workspace, the real MCP servers) and tear it all down afterwards. With
+    ``appliance`` the agent brings its own tools: the bench offers none and only attaches to the appliance's state
+    the sources' checks read (its reminders, its LED strip)."""
     unknown = set(sources) - set(SOURCES)
     if unknown:
         raise ValueError(f"unknown tool sources: {sorted(unknown)}")
@@ -176,6 +229,10 @@ async def open_bench(sources: tuple[str, ...], site_url: str, workspace: Path | 
         root = workspace or scratch / "ws"
         root.mkdir(parents=True, exist_ok=True)
         bench = Bench(root, site_url)
+        if appliance is not None:
+            await _attach(stack, bench, sources, appliance)
+            yield bench
+            return
         if "exec" in sources:
             bench.tools["run_command"] = run_command_tool(root)
         if "web" in sources:
@@ -209,3 +266,20 @@ async def open_bench(sources: tuple[str, ...], site_url: str, workspace: Path | 
 
             await _add_mcp(stack, bench, system.create(system.Settings(vcgencmd=None)))
         yield bench
+
+
+async def _attach(stack: contextlib.AsyncExitStack, bench: Bench, sources: tuple[str, ...], where: Appliance) -> None:
+    """The appliance's state for the checks: its reminders (lazily; this task's own are cancelled afterwards) and
+    its LED strip, through the real leds server on the real daemon's socket, cleared first so that an earlier run's
+    colours cannot pass this task."""
+    if "time" in sources:
+        lazy = _LazyReminders(where.reminders)
+        bench.reminders = lazy
+        stack.callback(lazy.tidy, bench.started)
+    if "leds" in sources:
+        from claw.leds.client import LedClient
+        from claw.mcp import leds
+        from mcp import Client
+
+        bench.leds = await stack.enter_async_context(Client(leds.build_server(LedClient(where.led_socket, timeout=5))))
+        await bench.leds.call_tool("clear", {})

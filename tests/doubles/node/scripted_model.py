@@ -3,8 +3,11 @@
 
 A model that reliably asks for a given tool cannot run here (the demo's Gemma 3 270M is a base model), so this
 double stands in for one, speaking the real protocol (JSON or server-sent events, tool calls, usage):
-a user message `RUNEXEC <command>` makes it request the `exec` tool with that command; once a tool result is in
-the conversation it answers with that result; anything else gets a plain reply. `GET /v1/requests` tells what reached
+a user message `RUNEXEC <command>` makes it request the `exec` tool with that command, `RUNTOOL <tool> <JSON
+arguments>` a call of that tool, and a SMEEP task's own prompt (TASKS: the benchmark's words, unchanged) the call
+that task needs; once a tool result is in the conversation it answers with that result; anything else gets a plain
+reply. A tool is named as the request's tool list names it: `day_of_week` is whichever offered tool is called so or
+ends in `__day_of_week` (OpenClaw's `<server>__<tool>` for MCP tools). `GET /v1/requests` tells what reached
 it, so a test can check what a gateway let through: how many chat requests, and each one's messages by role and
 max_tokens.
 
@@ -20,6 +23,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODEL = "scripted"
 RECEIVED: list[dict] = []
+# SMEEP tasks (benchmarks/smeep/tasks.py) this double can do: a phrase of the prompt -> the tool and its arguments.
+TASKS = {
+    "What day of the week is 2031-02-14?": ("day_of_week", {"date": "2031-02-14"}),
+}
+
+
+def offered(body: dict, name: str) -> str:
+    """The offered tool called `name`, or else the first whose name ends in `__name` (or `_name`); else `name`."""
+    names = [(t.get("function") or {}).get("name") or "" for t in body.get("tools") or []]
+    for suffix in ("", "__", "_"):
+        found = [n for n in names if n == name or (suffix and n.endswith(suffix + name))]
+        if found:
+            return found[0]
+    return name
+
+
+def tool_call(name: str, arguments: dict) -> dict:
+    call = {"name": name, "arguments": json.dumps(arguments)}
+    return {"tool_calls": [{"id": "call_" + uuid.uuid4().hex[:8], "type": "function", "function": call}]}
 
 
 def reply(body: dict) -> dict:
@@ -30,8 +52,13 @@ def reply(body: dict) -> dict:
     users = " ".join(m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str))
     wanted = re.search(r"RUNEXEC (.+?)(?:$|\n)", users)
     if wanted:
-        call = {"name": "exec", "arguments": json.dumps({"command": wanted.group(1).strip()})}
-        return {"tool_calls": [{"id": "call_" + uuid.uuid4().hex[:8], "type": "function", "function": call}]}
+        return tool_call("exec", {"command": wanted.group(1).strip()})
+    named = re.search(r"RUNTOOL (\S+) (\{.*\})(?:$|\n)", users)
+    if named:
+        return tool_call(offered(body, named.group(1)), json.loads(named.group(2)))
+    for phrase, (name, arguments) in TASKS.items():
+        if phrase in users:
+            return tool_call(offered(body, name), arguments)
     return {"content": "scripted reply"}
 
 
