@@ -247,5 +247,7 @@ def test_target_requirements_keep_the_pins_of_that_python() -> None:
 def test_the_bundle_downloads_with_the_tags_the_lock_was_made_with() -> None:
     spec = importlib.util.spec_from_file_location("lock_runtime_for_bundle", REPO / "tools/lock_runtime.py")
     lock_tool = importlib.util.module_from_spec(spec)
+    # dataclasses resolve the module's string annotations through sys.modules.
+    sys.modules[spec.name] = lock_tool
     spec.loader.exec_module(lock_tool)
     assert lock_tool.MANYLINUX == bundle.MANYLINUX

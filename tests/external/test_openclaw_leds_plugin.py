@@ -86,9 +86,10 @@ def test_a_run_shows_inference_then_the_tool_call_then_clears(plugin: subprocess
     assert plugin.stdout is not None
     plugin.stdout.readline()  # the registered hooks
     fire(plugin, "model_call_started")
-    assert layers_once(led_socket, {("openclaw", "inference")}) == {("openclaw", "inference")}
+    # One source per agent (agent:<id>; a context without an agent id is the main agent's).
+    assert layers_once(led_socket, {("agent:main", "inference")}) == {("agent:main", "inference")}
     fire(plugin, "before_tool_call", {"toolName": "current_time"})
-    assert layers_once(led_socket, {("openclaw", "tool_call")}) == {("openclaw", "tool_call")}
+    assert layers_once(led_socket, {("agent:main", "tool_call")}) == {("agent:main", "tool_call")}
     fire(plugin, "after_tool_call", {"toolName": "current_time"})
     fire(plugin, "model_call_ended", {"outcome": "ok"})
     fire(plugin, "agent_end", {"success": True})
@@ -100,7 +101,7 @@ def test_a_failed_tool_leaves_an_error_pulse_after_the_run(plugin: subprocess.Po
     plugin.stdout.readline()
     fire(plugin, "before_tool_call", {"toolName": "read_file"})
     # Each event is its own `claw leds` process: let the signal land before the run ends, as a tool's run would.
-    assert layers_once(led_socket, {("openclaw", "tool_call")}) == {("openclaw", "tool_call")}
+    assert layers_once(led_socket, {("agent:main", "tool_call")}) == {("agent:main", "tool_call")}
     fire(plugin, "after_tool_call", {"toolName": "read_file", "error": "not found"})
     fire(plugin, "agent_end", {"success": True})
     assert layers_once(led_socket, {("openclaw-error", "error")}) == {("openclaw-error", "error")}
