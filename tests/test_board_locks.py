@@ -10,7 +10,6 @@ tests fail: a lock that cannot be shown to install on its board fails CI. llama-
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import re
 import subprocess
@@ -22,16 +21,13 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from tests.modules import load_file
+
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "picocluster-claw/lock-wheels"
 
 
-def load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+load = load_file
 
 
 tool = load(REPO / "tools/lock_runtime.py", "lock_runtime_for_board_locks")

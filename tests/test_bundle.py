@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from claw import bundle
+
+from tests.modules import load_file
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "apps/claw/bundle.py"
@@ -245,9 +246,5 @@ def test_target_requirements_keep_the_pins_of_that_python() -> None:
 
 
 def test_the_bundle_downloads_with_the_tags_the_lock_was_made_with() -> None:
-    spec = importlib.util.spec_from_file_location("lock_runtime_for_bundle", REPO / "tools/lock_runtime.py")
-    lock_tool = importlib.util.module_from_spec(spec)
-    # dataclasses resolve the module's string annotations through sys.modules.
-    sys.modules[spec.name] = lock_tool
-    spec.loader.exec_module(lock_tool)
+    lock_tool = load_file(REPO / "tools/lock_runtime.py", "lock_runtime_for_bundle")
     assert lock_tool.MANYLINUX == bundle.MANYLINUX

@@ -10,7 +10,6 @@ and the Jetson is an L4T release file in that directory (_ollama_l4t_release_fil
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,6 +24,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.modules import load_file
+
 REPO = Path(__file__).resolve().parents[1]
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 MAIN = f"ollama-linux-{ARCH}.tar.zst"
@@ -35,12 +36,7 @@ SHA_B = "b" * 64
 
 
 def _release() -> ModuleType:
-    path = REPO / "roles" / "ollama" / "library" / "ollama_release.py"
-    spec = importlib.util.spec_from_file_location("ollama_release", path)
-    assert spec and spec.loader, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(REPO / "roles" / "ollama" / "library" / "ollama_release.py", "ollama_release")
 
 
 # -- the module's functions --------------------------------------------------------------------------------------------

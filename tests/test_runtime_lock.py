@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import tomllib
 from packaging.requirements import Requirement
 
+from tests.modules import load_file
+
 REPO = Path(__file__).resolve().parent.parent
 FILES = REPO / "roles/claw_apps/files"
 
 
-def load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+load = load_file
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,21 @@ The container benchmark itself needs containers and minutes; it is run by `make 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.modules import load_file
 
 PERF = Path(__file__).resolve().parents[2] / "benchmarks" / "perf"
 
 
 def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up; fleet.py's `from perfutil import` finds it here
-    spec.loader.exec_module(module)
-    return module
+    # Registered in sys.modules: fleet.py's `from perfutil import` finds perfutil there.
+    return load_file(path, name)
 
 
 # Loaded by file, never by putting benchmarks/perf on sys.path: its mcp.py would shadow the MCP SDK.
