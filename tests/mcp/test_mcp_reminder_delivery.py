@@ -9,10 +9,8 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import anyio
-import httpx
 import pytest
 from claw.leds.backends import SimulatedBackend
 from claw.leds.client import LedClient
@@ -22,12 +20,11 @@ from claw.mcp.reminders import ConsoleNotice, Deliveries, LedSignal, Reminder, R
 from claw.mcp.time import build_server
 
 from tests.mcp.keys import keyed
-from tests.mcp.serving import asgi_served, callers, served
+from tests.mcp.serving import callers, served
 from tests.mcp.test_mcp_runtime import free_port
 from tests.mcp.test_mcp_time_server import FakeClock
-from tests.threadweaver.console_login import PASSWORD
-from tests.threadweaver.test_notifications import KEY as CONSOLE_KEY
-from tests.threadweaver.test_notifications import console_app
+from tests.threadweaver.console_notifications import KEY as CONSOLE_KEY
+from tests.threadweaver.console_notifications import listed, served_console
 
 pytestmark = pytest.mark.anyio
 A_KEY = "agent-a-key-" + "a" * 40
@@ -41,10 +38,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def console(tmp_path, monkeypatch) -> AsyncIterator[str]:
-    app, parts = console_app(tmp_path, monkeypatch)
-    async with asgi_served(app) as url:
+    async with served_console(tmp_path, monkeypatch) as url:
         yield url
-    parts.store.close()
 
 
 @pytest.fixture
@@ -53,13 +48,6 @@ async def leds() -> AsyncIterator[LedClient]:
         backend = SimulatedBackend(Path(directory) / "state.json")
         async with LedDaemon(LedService(LedState(), backend.name), backend, Path(directory) / "leds.sock") as daemon:
             yield LedClient(daemon.socket_path, timeout=2)
-
-
-async def notifications(console: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=console, timeout=10) as http:
-        token = (await http.post("/login", json={"password": PASSWORD})).json()["token"]
-        answer = await http.get("/notifications", headers={"Authorization": f"Bearer {token}"})
-    return answer.json()["notifications"]
 
 
 async def due(url: str, key: str) -> list[str]:
@@ -83,7 +71,7 @@ async def test_a_fired_reminder_reaches_the_console_and_its_owner_only(tmp_path,
         assert await due(url, A_KEY) == []
         clock.advance(61)
         await scheduler.fire_due()
-        shown = await notifications(console)
+        shown = await listed(console)
         assert [(n["source"], n["text"], n["agent"], n["client"]) for n in shown] == [
             ("reminder", "Call mum", "agent-a", "claw-mcp")
         ]
@@ -97,7 +85,7 @@ async def test_a_fired_reminder_reaches_the_console_and_its_owner_only(tmp_path,
         await scheduler.fire_due()
         assert await due(url, A_KEY) == []
         assert await due(url, B_KEY) == ["Water the plants"]
-        assert [n["text"] for n in await notifications(console)] == ["Water the plants", "Call mum"]
+        assert [n["text"] for n in await listed(console)] == ["Water the plants", "Call mum"]
     store.close()
 
 
@@ -114,7 +102,7 @@ async def test_a_console_that_refuses_or_is_down_is_logged_not_raised(console, c
         await ConsoleNotice(url, key, timeout=2)([reminder()])
     assert "reminder notification to the console" in caplog.text
     assert ("401" in caplog.text) == (how == "wrong key")
-    assert await notifications(console) == []
+    assert await listed(console) == []
 
 
 def test_a_version_one_database_gains_owners(tmp_path):

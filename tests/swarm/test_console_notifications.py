@@ -18,9 +18,7 @@ from claw.swarm.alerts import ConsoleHook
 from claw.swarm.service import tls_verify
 from claw.swarm.store import Incident
 
-from tests.mcp.serving import asgi_served
-from tests.threadweaver.console_login import PASSWORD
-from tests.threadweaver.test_notifications import KEY, console_app
+from tests.threadweaver.console_notifications import KEY, listed, served_console
 
 pytestmark = pytest.mark.anyio
 INCIDENT = Incident("research", "stopped", "main process 41 is stopped", "killed and restarted", ("froze",), 1.0, 9)
@@ -28,22 +26,14 @@ INCIDENT = Incident("research", "stopped", "main process 41 is stopped", "killed
 
 @pytest.fixture
 async def console(tmp_path, monkeypatch) -> AsyncIterator[str]:
-    app, parts = console_app(tmp_path, monkeypatch)
-    async with asgi_served(app) as url:
+    async with served_console(tmp_path, monkeypatch) as url:
         yield url
-    parts.store.close()
-
-
-async def listed(http: httpx.AsyncClient, console: str) -> list[dict]:
-    token = (await http.post(f"{console}/login", json={"password": PASSWORD})).json()["token"]
-    answer = await http.get(f"{console}/notifications", headers={"Authorization": f"Bearer {token}"})
-    return answer.json()["notifications"]
 
 
 async def test_an_incident_reaches_the_console(console):
     async with httpx.AsyncClient(timeout=10) as http:
         await ConsoleHook(f"{console}/notifications", http, key=KEY).notify(INCIDENT, ttl=60)
-        shown = await listed(http, console)
+        shown = await listed(console)
     assert [(n["source"], n["text"]) for n in shown] == [
         ("claw-swarm", "research: main process 41 is stopped: killed and restarted")
     ]
@@ -54,7 +44,7 @@ async def test_without_a_key_the_console_refuses_and_the_supervisor_goes_on(cons
     async with httpx.AsyncClient(timeout=10) as http:
         with caplog.at_level(logging.WARNING, logger="claw.swarm.alerts"):
             await ConsoleHook(f"{console}/notifications", http).notify(INCIDENT, ttl=60)
-        assert await listed(http, console) == []
+        assert await listed(console) == []
     assert "console notification to" in caplog.text and "401" in caplog.text
 
 
@@ -95,15 +85,13 @@ def certificates(folder: Path) -> tuple[Path, Path, Path]:
 
 async def test_over_https_the_console_ca_is_trusted(tmp_path, monkeypatch):
     ca, cert, key = certificates(tmp_path)
-    app, parts = console_app(tmp_path, monkeypatch)
     worker = {"name": "research", "unit": "openclaw-worker@research.service", "health_url": "http://127.0.0.1:1/"}
-    async with asgi_served(app, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
+    async with served_console(tmp_path, monkeypatch, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
         for ca_file, stored in ((None, 0), (ca, 1)):
             settings = config.parse(
                 {"workers": [worker], "console_notify_url": f"{url}/notifications", "console_notify_ca_file": ca_file}
             )
             async with httpx.AsyncClient(verify=tls_verify(settings), timeout=10) as http:
                 await ConsoleHook(settings.console_notify_url, http, key=KEY).notify(INCIDENT, ttl=60)
-            async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca), timeout=10) as reader:
-                assert len(await listed(reader, url)) == stored  # without the CA: the system's, which refuse it
-    parts.store.close()
+            # Without the CA (the system's trust store) the post was refused: nothing stored.
+            assert len(await listed(url, verify=ssl.create_default_context(cafile=ca))) == stored

@@ -4,36 +4,14 @@ console."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
-from claw.threadweaver.__main__ import build_console, build_gateway
-from claw.threadweaver.app import create_app
-from claw.threadweaver.config import Settings
-from claw.threadweaver.console import Console
 from claw.threadweaver.notifications import Notifications
-from fastapi import FastAPI
 
-from tests.threadweaver.console_login import PASSWORD, sessions
+from tests.threadweaver.console_login import PASSWORD
+from tests.threadweaver.console_notifications import KEY, console_app
 
 pytestmark = pytest.mark.anyio
-KEY = "sk-tw-claw-mcp-0123456789abcdef"
-
-
-def console_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FastAPI, Console]:
-    """A console with no provider and one gateway client, ``claw-mcp`` (KEY): the one the MCP servers post as."""
-    monkeypatch.setenv("THREADWEAVER_STORE_KEY", "cd" * 32)
-    (tmp_path / "mcp.key").write_text(KEY + "\n")
-    settings = Settings.model_validate(
-        {
-            "port": 8600,
-            "store": {"path": str(tmp_path / "threads.db"), "key_file": None},
-            "gateway": {"clients": {"claw-mcp": {"key_file": str(tmp_path / "mcp.key"), "providers": []}}},
-        }
-    )
-    console = build_console(settings)
-    return create_app(console, sessions(), gateway=build_gateway(settings, console)), console
 
 
 @pytest.fixture
