@@ -184,3 +184,20 @@ def console_login(claw) -> str:
     status, body = console_call(claw, "POST", "/login", {"password": password})
     assert status == 200, body
     return body["token"]
+
+
+# One TCP connection attempt, run on a node or in a test's namespace with the system's python3 (stdlib only):
+#   python3 -c CONNECT_ATTEMPT ADDRESS [TIMEOUT_S [REFUSED_WITHIN_S]]
+# prints "refused" when it failed within REFUSED_WITHIN_S (a firewall's reject), "left" otherwise (it went out:
+# answered, timed out unanswered, or failed later).
+CONNECT_ATTEMPT = r"""
+import socket, sys, time
+timeout, within = (float(sys.argv[2]) if len(sys.argv) > 2 else 3), (float(sys.argv[3]) if len(sys.argv) > 3 else 1)
+start = time.monotonic()
+s = socket.socket(); s.settimeout(timeout)
+try:
+    s.connect((sys.argv[1], 443))
+except OSError:
+    pass
+print("refused" if time.monotonic() - start < within else "left")
+"""

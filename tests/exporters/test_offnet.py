@@ -12,13 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from claw.exporters import offnet
 
 from tests.ansible_render import Node
+from tests.nodes import CONNECT_ATTEMPT as CONNECT
 
 needs_netns = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("nft"), reason="nft in a netns needs root"
@@ -27,20 +27,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 OFF_LAN = "203.0.113.9"
 ALLOWED = "198.51.100.7"
 LAN = "10.1.2.3"
-
-# One connection attempt: "refused" (an error within 0.5 s), "left" (timed out or failed later: it went out).
-CONNECT = textwrap.dedent(
-    """
-    import socket, sys, time
-    start = time.monotonic()
-    s = socket.socket(); s.settimeout(0.8)
-    try:
-        s.connect((sys.argv[1], 443))
-    except OSError:
-        pass
-    print("refused" if time.monotonic() - start < 0.5 else "left")
-    """
-)
 
 
 def rules(tmp_path: Path, users: list[dict]) -> Path:
@@ -71,8 +57,10 @@ def in_netns(tmp_path: Path, main: Path, steps: str) -> list[str]:
         ip addr add 192.0.2.5/24 dev v0
         ip route add default via 192.0.2.1
         nft -f {main}
-        as_nobody() {{ setpriv --reuid nobody --regid nogroup --clear-groups {SYSTEM_PYTHON} -c "$CONNECT" "$1"; }}
-        as_root() {{ {SYSTEM_PYTHON} -c "$CONNECT" "$1"; }}
+        # One attempt each: given up after 0.8 s, "refused" when it failed within 0.5 s.
+        as_root() {{ {SYSTEM_PYTHON} -c "$CONNECT" "$1" .8 .5; }}
+        nobody="setpriv --reuid nobody --regid nogroup --clear-groups"
+        as_nobody() {{ $nobody {SYSTEM_PYTHON} -c "$CONNECT" "$1" .8 .5; }}
         counters() {{ nft -j list counters table inet picocluster_claw | tr -d '\\n'; echo; }}
         {steps}
     """

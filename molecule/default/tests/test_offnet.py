@@ -11,22 +11,11 @@ import uuid
 
 import pytest
 
+from tests.nodes import CONNECT_ATTEMPT as CONNECT
 from tests.nodes import console_call, console_login
 
 OFF_LAN = "203.0.113.9"  # TEST-NET-3: never a LAN, never answered
 MODEL = "gemma3-270m"
-
-# One connection attempt as the command's user: "refused" when it fails within 1 s, "left" otherwise.
-CONNECT = r"""
-import socket, sys, time
-start = time.monotonic()
-s = socket.socket(); s.settimeout(3)
-try:
-    s.connect((sys.argv[1], 443))
-except OSError:
-    pass
-print("refused" if time.monotonic() - start < 1 else "left")
-"""
 
 
 def refused(node) -> dict[str, int]:
