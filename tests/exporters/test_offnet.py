@@ -170,3 +170,26 @@ def test_every_service_user_of_a_node_is_governed_with_its_own_destinations():
     assert claw["claw-worker-alpha"] == ["192.0.2.0/24"]
     assert claw["claw-mcp"] == ["mirror.example.org"]
     assert set(crush) == {"llamacpp", "claw-exporter", "prometheus"}, "only the chosen engine's user exists"
+
+
+def test_the_rules_resolve_host_names_on_the_node_and_admit_nothing_for_one_that_does_not_resolve(
+    run_playbook, tmp_path
+):
+    """base's firewall_offnet as a converge runs it (check mode, so nothing on this host changes): a name that
+    resolves admits its addresses, an unresolvable one (an air-gapped site) admits nothing and fails nothing."""
+    play = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role: {name: base, tasks_from: firewall_offnet}
+      vars:
+        base_firewall_offnet_users:
+          - {user: nobody, allow: [localhost, no-such-host.invalid, 198.51.100.0/24]}
+    - ansible.builtin.debug: {var: _base_offnet_rules}
+"""
+    done = run_playbook(play, {"_base_nftables_dir": str(tmp_path)})
+    # The reload handler needs systemd's nftables unit; the rules were derived and written before it.
+    rules = json.loads(done.stdout.split('"_base_offnet_rules": ', 1)[1].split("\n}\n", 1)[0])
+    assert [rule["user"] for rule in rules] == ["nobody"], done.stdout
+    allow = set(rules[0]["allow"])
+    assert {"127.0.0.1", "198.51.100.0/24"} <= allow <= {"127.0.0.1", "::1", "198.51.100.0/24"}, done.stdout
