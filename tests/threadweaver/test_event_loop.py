@@ -1,9 +1,12 @@
 """Nothing blocks the event loop: while searches over 100,000 messages and logins (scrypt at the appliance's cost)
-run, ``/healthz`` still answers within 50 ms, from ``python -m claw.threadweaver`` (uvicorn) on a loopback port.
+run, ``/healthz`` still answers within 50 ms (nine probes in ten; none waits a second), from
+``python -m claw.threadweaver`` (uvicorn) on a loopback port.
 
 With the store queried and scrypt run on the loop, every search (tens of milliseconds over 100,000 hits) and every
-login stalls every other request for as long; in worker threads (``def`` routes), the loop goes on. The server is
-a process of its own: the clients' threads here do not share its interpreter (nor its GIL).
+login stalls every other request for as long, so most probes made during the load wait; in worker threads (``def``
+routes), the loop goes on. The server is a process of its own: the clients' threads here do not share its
+interpreter (nor its GIL). A single slow probe is not the loop blocking but the host's scheduler (two busy CPUs
+in CI once delayed one probe in 175 by 250 ms), so the bound is on the 90th percentile, with a ceiling for all.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tests.threadweaver.console_login import PASSWORD
 KEY = "ef" * 32
 MESSAGES = 100_000
 HEALTHZ_LIMIT_S = 0.050
+HEALTHZ_CEILING_S = 1.0
 LOAD_S = 1.5
 
 
@@ -114,10 +118,12 @@ def test_healthz_answers_at_once_during_searches_and_logins(url):
             worker.join(30)
     assert not failures, failures
     assert done["search"] >= 3 and done["login"] >= 3, f"the load did not run alongside: {done}"
-    worst = max(latencies)
-    assert worst < HEALTHZ_LIMIT_S, (
-        f"/healthz took {worst * 1000:.0f} ms (median {sorted(latencies)[len(latencies) // 2] * 1000:.1f} ms, "
-        f"{len(latencies)} probes) while {done['search']} searches and {done['login']} logins ran"
+    latencies.sort()
+    worst, median, p90 = latencies[-1], latencies[len(latencies) // 2], latencies[len(latencies) * 9 // 10]
+    summary = (
+        f"/healthz under load: 90th percentile {p90 * 1000:.1f} ms, median {median * 1000:.1f} ms, "
+        f"worst {worst * 1000:.0f} ms ({len(latencies)} probes, {done['search']} searches, {done['login']} logins)"
     )
-    median = sorted(latencies)[len(latencies) // 2]
-    print(f"/healthz under load: worst {worst * 1000:.1f} ms, median {median * 1000:.1f} ms")
+    assert p90 < HEALTHZ_LIMIT_S, summary
+    assert worst < HEALTHZ_CEILING_S, summary
+    print(summary)
