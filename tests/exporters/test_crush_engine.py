@@ -111,12 +111,12 @@ def test_unknown_engine_is_a_programming_error():
 
 
 def test_llamacpp_health_and_models_are_asked_together(fake_engine, llamacpp_routes):
-    # Each answer takes 0.3 s: asked one after the other the reading would take 0.6 s.
-    routes = {path: (*answer, 0.3) for path, answer in llamacpp_routes.items()}
+    # Each answer takes 0.5 s: asked one after the other the reading would take 1 s (a busy host's margin: 0.3 s).
+    routes = {path: (*answer, 0.5) for path, answer in llamacpp_routes.items()}
     started = time.perf_counter()
     status = read_engine("llamacpp", fake_engine(routes), timeout=2)
     assert status.up and [m.name for m in status.models] == ["qwen2.5-1.5b-instruct-q4_k_m.gguf"]
-    assert time.perf_counter() - started < 0.55
+    assert time.perf_counter() - started < 0.8
 
 
 def test_llamacpp_not_ready_does_not_wait_for_the_models(fake_engine, llamacpp_routes):
