@@ -83,13 +83,24 @@ def test_the_namespace_really_has_no_network(tmp_path: Path, bare_env: dict[str,
     assert result.returncode != 0  # pip's default index is unreachable there
 
 
+def controller_board():
+    """The board lock this controller's Python and CPU install from (as the bundle fetched it), or a skip."""
+    from claw.bundle import BOARDS
+
+    target = f"{sys.version_info[0]}.{sys.version_info[1]}-{os.uname().machine}"
+    if target not in BOARDS:
+        pytest.skip(f"no board lock for this controller ({target}): the bundle knows {', '.join(BOARDS)}")
+    return target, BOARDS[target]
+
+
 def test_claw_runtime_and_wheel_install_offline(bundle_dir: Path, tmp_path: Path, bare_env: dict[str, str]) -> None:
+    """As role claw_apps installs it: its board's lock, every file hash-checked, from the bundle's python/."""
     from claw.bundle import target_requirements
 
-    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    lock = (REPO / "roles/claw_apps/files/runtime-requirements.txt").read_text()
+    target, board = controller_board()
+    lock = (REPO / f"roles/claw_apps/files/locks/runtime-{board.key}.txt").read_text()
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text(target_requirements(lock, python))
+    requirements.write_text(target_requirements(lock, target))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin/pip"), "install", "--no-index", "--no-deps", "--find-links", str(bundle_dir / "python")]
@@ -104,21 +115,26 @@ def test_claw_runtime_and_wheel_install_offline(bundle_dir: Path, tmp_path: Path
 
 
 def test_llamacpp_server_installs_offline(bundle_dir: Path, tmp_path: Path, bare_env: dict[str, str]) -> None:
-    """As role llamacpp installs it with llamacpp_wheelhouse_dir: the cached wheel plus the dependency wheels."""
-    wheels = sorted((bundle_dir / "llamacpp/wheels/llama-cpp-python").glob("*/*-x86_64-py311-*/*.whl"))
-    if not wheels or sys.version_info[:2] != (3, 11):
-        pytest.skip("no x86_64 Python 3.11 llama-cpp-python wheel in the bundle (built by role llamacpp on first use)")
+    """As role llamacpp installs it with llamacpp_wheelhouse_dir: the board lock's dependencies, hash-checked and
+    binary-only, from the bundle's server-deps, then the cached wheel with no index, then pip check."""
+    _target, board = controller_board()
+    wheels = sorted((bundle_dir / "llamacpp/wheels/llama-cpp-python").glob(f"*/{board.key}-*/*.whl"))
+    if not wheels:
+        pytest.skip(f"no {board.key} llama-cpp-python wheel in the bundle (built by role llamacpp on first use)")
     version = wheels[0].name.split("-")[1]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin/pip"), "install", "--no-index", "--no-deps"]
+    lock = REPO / f"roles/llamacpp/files/locks/server-{version}-{board.key}.txt"
     command = [
-        str(venv / "bin/pip"), "install", "--no-index", "--only-binary", "llama-cpp-python",
-        "--find-links", str(wheels[0].parent), "--find-links", str(bundle_dir / "llamacpp/server-deps"),
-        "--constraint", str(REPO / f"roles/llamacpp/files/constraints-{version}.txt"),
-        f"llama-cpp-python[server]=={version}",
+        *pip, "--require-hashes", "--only-binary", ":all:", "--find-links", str(bundle_dir / "llamacpp/server-deps"),
+        "--requirement", str(lock),
     ]  # fmt: skip
     result = offline(command, bare_env)
     assert result.returncode == 0, result.stderr[-3000:]
+    result = offline([*pip, "--find-links", str(wheels[0].parent), f"llama-cpp-python=={version}"], bare_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert offline([str(venv / "bin/pip"), "check"], bare_env).returncode == 0
     result = offline([str(venv / "bin/python"), "-c", "import llama_cpp.server.app, uvicorn"], bare_env)
     assert result.returncode == 0, result.stderr[-3000:]
 

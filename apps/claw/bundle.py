@@ -9,6 +9,8 @@ it also runs as a plain script on any Python 3.10+ (the bundle carries a copy as
     python -m claw.bundle record --kind KIND [--version V] BUNDLE PATH ...
     python -m claw.bundle npm-fetch BUNDLE --lock package-lock.json --subdir npm/openclaw-V --cpu x64 ...
     python -m claw.bundle npm-offline-lock LOCK --tarballs DIR [--output FILE]
+    python -m claw.bundle pip-fetch BUNDLE --lock 'locks/runtime-{key}.txt' --subdir python --target 3.10-aarch64 ...
+    python -m claw.bundle release-sums BUNDLE/ollama/V/sha256sum.txt --pinned JSON ARCHIVE ...
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ from pathlib import Path
 MANIFEST = "manifest.json"
 FORMAT = 1
 _CHUNK = 1 << 20
-# The wheel tags pip may take for a Linux target (as in tools/lock_runtime.py, whose hashes the lock holds).
-MANYLINUX = (*(f"manylinux_2_{minor}" for minor in range(36, 16, -1)), "manylinux2014")
 
 
 @dataclass(frozen=True)
@@ -259,59 +259,191 @@ def npm_fetch(bundle: Path, lock_file: Path, subdir: str, cpus: Iterable[str], n
     return len(missing), len(packages) - len(missing)
 
 
-def target_requirements(text: str, python_version: str) -> str:
-    """The requirement lines (with their continuation lines) whose markers hold on the target Python."""
+@dataclass(frozen=True)
+class Board:
+    """What a bundle target (``PYTHON-MACHINE``) installs on: its lock key, glibc and exact Python."""
+
+    key: str  # <os><major>-<cpu>-py<XY>, as the roles name a node's lock (tools/lock_runtime.py TARGETS)
+    glibc: int  # the minor of 2.x: the newest manylinux_2_x tag the board's glibc runs
+    python_full_version: str  # the board's Python, for markers that compare the full version
+
+    def platforms(self, machine: str) -> list[str]:
+        tags = (*(f"manylinux_2_{minor}" for minor in range(self.glibc, 16, -1)), "manylinux2014")
+        return [arg for tag in tags for arg in ("--platform", f"{tag}_{machine}")]
+
+
+# Each target of bundle_python_targets / bundle_llamacpp_targets and the board whose lock serves it. One lock per
+# Python and CPU: Raspberry Pi OS bookworm is Debian 12 (the same glibc 2.36 and Python 3.11), so the Pi 5 and a
+# Debian 12 arm64 machine share 3.11-aarch64; 3.10-aarch64 is JetPack 6 (Ubuntu 22.04, glibc 2.35) on a Jetson.
+BOARDS = {
+    "3.11-x86_64": Board("debian12-x86_64-py311", 36, "3.11.2"),
+    "3.11-aarch64": Board("debian12-aarch64-py311", 36, "3.11.2"),
+    "3.10-aarch64": Board("ubuntu22-aarch64-py310", 35, "3.10.12"),
+}
+
+
+def board(target: str) -> Board:
+    """The board of a target; a target no lock is made for is refused (ValueError naming those there are)."""
+    if target not in BOARDS:
+        raise ValueError(
+            f"no lock for target {target!r}: the bundle knows {', '.join(BOARDS)} (PYTHON-MACHINE, as in "
+            "bundle_python_targets); add the board to TARGETS in tools/lock_runtime.py and to BOARDS in "
+            "apps/claw/bundle.py, then run make lock"
+        )
+    return BOARDS[target]
+
+
+def target_environment(target: str) -> dict[str, str]:
+    """Every environment-marker variable as a node of this target has it: nothing is taken from the controller."""
+    python_version, _, machine = target.partition("-")
+    if not re.fullmatch(r"3\.[0-9]+", python_version) or not machine:
+        raise ValueError(f"not a target: {target!r} (expected PYTHON-MACHINE, e.g. 3.11-aarch64)")
+    full = BOARDS[target].python_full_version if target in BOARDS else f"{python_version}.0"
+    return {
+        "python_version": python_version,
+        "python_full_version": full,
+        "implementation_version": full,
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "platform_machine": machine,
+        "platform_system": "Linux",
+        "sys_platform": "linux",
+        "os_name": "posix",
+        "platform_release": "",
+        "platform_version": "",
+    }
+
+
+def target_requirements(text: str, target: str) -> str:
+    """The entries (a requirement with its continuation lines, e.g. --hash) whose markers hold on the target
+    (``PYTHON-MACHINE``), without their markers.
+
+    The markers are judged here, for the target's Python and CPU: pip judges a marker by the Python it runs on, not
+    by --python-version, so a marker left in the file would make a 3.11 controller drop a Jetson's 3.10 pins.
+    """
     try:
         from packaging.markers import Marker
     except ImportError:  # pip vendors it
         from pip._vendor.packaging.markers import Marker
 
-    environment = {"python_version": python_version, "python_full_version": f"{python_version}.0"}
+    environment = target_environment(target)
     kept: list[str] = []
-    for requirement in re.split(r"(?<!\\)\n", text):
-        head = requirement.split("\\\n", 1)[0].split("#", 1)[0]
-        if not head.strip():
+    for entry in re.split(r"(?<!\\)\n", text):
+        head, newline, rest = entry.partition("\n")
+        code = head.split("#", 1)[0].rstrip()
+        if not code:
             continue
-        marker = head.partition(";")[2].strip().rstrip("\\").strip()
-        if not marker or Marker(marker).evaluate(environment):
-            kept.append(requirement)
+        continued = " \\" if code.endswith("\\") else ""
+        requirement, _, marker = code.removesuffix("\\").partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate(environment):
+            continue
+        kept.append(requirement.rstrip() + continued + newline + rest)
     return "\n".join(kept) + "\n"
 
 
-def pip_fetch(bundle: Path, requirements: Path, subdir: str, targets: Iterable[str], kind: str) -> list[str]:
-    """Download the wheels of a requirement file for each target (`3.11-x86_64`) into bundle/subdir.
+def pinned(text: str) -> set[tuple[str, str]]:
+    """(canonical name, version) of every exact pin of a requirement file."""
+    found = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", text, re.MULTILINE)
+    return {(canonical(name), version) for name, version in found}
 
-    Each target is first tried with no index at all against what the directory holds: when that succeeds,
-    nothing is downloaded. Otherwise pip downloads from the indexes the host's pip configuration names. With a
-    hash-pinned file pip refuses any file whose hash is not in it. Returns the targets that needed a download.
+
+def target_locks(lock: str, targets: Iterable[str]) -> dict[str, Path]:
+    """The lock of each target: ``lock`` with ``{key}`` replaced by the target's board key (the same file for every
+    target without one). Every target must have its board and its lock file before anything is downloaded."""
+    locks = {}
+    for target in targets:
+        key = board(target).key
+        path = Path(lock.replace("{key}", key))
+        if not path.is_file():
+            raise ValueError(f"no lock for target {target} ({key}): {path} is not a file")
+        locks[target] = path
+    return locks
+
+
+def pip_fetch(bundle: Path, lock: str | Path, subdir: str, targets: Iterable[str], kind: str) -> list[str]:
+    """Download the wheels of each target's hash-pinned lock (``lock``, ``{key}`` standing for the target's board
+    key) into bundle/subdir, for the target's Python, CPU and glibc.
+
+    Each target is first tried with no index at all against what the directory holds: when that succeeds, nothing
+    is downloaded. Otherwise pip downloads from the indexes the host's pip configuration names; it refuses any file
+    whose hash is not in the lock. Returns the targets that needed a download.
     """
+    locks = target_locks(str(lock), targets)
     dest = (bundle / subdir).resolve()
     dest.mkdir(parents=True, exist_ok=True)
-    text = requirements.read_text(encoding="utf-8")
     downloaded = []
-    for target in targets:
-        python_version, _, machine = target.partition("-")
-        platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{machine}")]
+    wanted_pins: set[tuple[str, str]] = set()
+    for target, path in locks.items():
+        machine = target.partition("-")[2]
+        text = target_requirements(path.read_text(encoding="utf-8"), target)
+        wanted_pins |= pinned(text)
         with tempfile.TemporaryDirectory() as scratch:
             wanted = Path(scratch) / "requirements.txt"
-            wanted.write_text(target_requirements(text, python_version), encoding="utf-8")
+            wanted.write_text(text, encoding="utf-8")
             command = [
-                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-                "--python-version", python_version, *platforms, "--dest", str(dest), "--requirement", str(wanted),
+                sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+                "--only-binary", ":all:", "--require-hashes", "--python-version", target.partition("-")[0],
+                *BOARDS[target].platforms(machine), "--dest", str(dest),
+                "--requirement", str(wanted),
             ]  # fmt: skip
             offline = [*command, "--no-index", "--find-links", str(dest)]
             if subprocess.run(offline, capture_output=True).returncode != 0:
                 subprocess.run(command, check=True)
                 downloaded.append(target)
-    pinned = set(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", text, re.MULTILINE))
-    pinned = {(canonical(name), version) for name, version in pinned}
     wheels = [
         wheel
         for wheel in dest.glob("*.whl")
-        if (canonical(wheel.name.split("-")[0]), wheel_version(wheel.name)) in pinned
+        if (canonical(wheel.name.split("-")[0]), wheel_version(wheel.name)) in wanted_pins
     ]
     record(bundle, sorted(wheels), kind)
     return downloaded
+
+
+# A line of a release's sha256sum.txt as sha256sum writes it: the hash, a space, ' ' (text) or '*' (binary mode), the
+# name (Ollama's carry a './'). The same rule as roles/ollama/library/ollama_release.py, which reads the bundle's copy.
+_SUM_LINE = re.compile(r"^(?P<sha>[0-9A-Fa-f]{64}) [ *](?:\./)?(?P<name>\S+)$")
+
+
+def release_sums(text: str, source: str = "sha256sum.txt") -> dict[str, str]:
+    """``{archive: sha256}`` of a release's sha256sum.txt; a malformed or contradictory line is a ValueError."""
+    sums: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _SUM_LINE.match(line.rstrip("\r"))
+        if not match:
+            raise ValueError(
+                f"{source} line {number} is not '<sha256>  <archive>' as sha256sum writes it: {line[:120]!r}"
+            )
+        name, sha = match["name"], match["sha"].lower()
+        if sums.setdefault(name, sha) != sha:
+            raise ValueError(f"{source} lists {name} twice with different sha256 ({sums[name]}, {sha})")
+    return sums
+
+
+def release_checksums(sums_file: Path, pinned: dict[str, str], archives: Iterable[str]) -> dict[str, str]:
+    """The sha256 each archive is fetched against: the pinned value first, else the release's sha256sum.txt (an
+    absent file lists nothing). An archive neither gives, or a pinned value the release's file contradicts, is a
+    ValueError: nothing is downloaded then."""
+    published = release_sums(sums_file.read_text(encoding="utf-8"), str(sums_file)) if sums_file.is_file() else {}
+    checksums: dict[str, str] = {}
+    missing, conflicts = [], []
+    for name in archives:
+        sha = str(pinned.get(name, "")).lower() or published.get(name, "")
+        if not sha:
+            missing.append(name)
+        elif name in published and published[name] != sha:
+            conflicts.append(name)
+        checksums[name] = sha
+    if conflicts:
+        raise ValueError(
+            f"{sums_file} disagrees with the sha256 pinned for {', '.join(conflicts)}: one of them is wrong, so "
+            "nothing is downloaded"
+        )
+    if missing:
+        where = f"{sums_file} does not list" if sums_file.is_file() else f"there is no {sums_file} to give"
+        raise ValueError(f"no sha256 is pinned for {', '.join(missing)}, and {where} it")
+    return checksums
 
 
 def offline_lock(lock: dict, tarball_dir: str) -> dict:
@@ -345,12 +477,22 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--lock", required=True, type=Path)
     fetch.add_argument("--subdir", required=True)
     fetch.add_argument("--cpu", action="append", required=True, help="npm CPU names: x64, arm64")
-    wheels = commands.add_parser("pip-fetch", help="download a requirement file's wheels for each target")
+    wheels = commands.add_parser("pip-fetch", help="download each target's wheels from its board's hash-pinned lock")
     wheels.add_argument("bundle", type=Path)
-    wheels.add_argument("--requirement", required=True, type=Path)
+    wheels.add_argument(
+        "--lock",
+        "--requirement",
+        dest="lock",
+        required=True,
+        help="the lock file; {key} stands for each target's board key (e.g. locks/runtime-{key}.txt)",
+    )
     wheels.add_argument("--subdir", required=True)
     wheels.add_argument("--target", action="append", required=True, help="PYTHON-MACHINE, e.g. 3.11-aarch64")
     wheels.add_argument("--kind", required=True)
+    sums = commands.add_parser("release-sums", help="the sha256 of release archives: pinned, else sha256sum.txt")
+    sums.add_argument("sums", type=Path, help="the release's sha256sum.txt (may be absent: it lists nothing then)")
+    sums.add_argument("--pinned", default="{}", help="JSON {archive: sha256} pinned in the repository")
+    sums.add_argument("archives", nargs="+")
     offline = commands.add_parser("npm-offline-lock", help="write a lock that resolves to local tarballs")
     offline.add_argument("lock", type=Path)
     offline.add_argument("--tarballs", required=True, help="directory of the tarballs where npm runs")
@@ -390,11 +532,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "pip-fetch":
         try:
-            downloaded = pip_fetch(args.bundle, args.requirement, args.subdir, args.target, args.kind)
-        except subprocess.CalledProcessError as error:
+            downloaded = pip_fetch(args.bundle, args.lock, args.subdir, args.target, args.kind)
+        except (ValueError, subprocess.CalledProcessError) as error:
             print(f"bundle {args.bundle}: {error}", file=sys.stderr)
             return 1
         print(f"downloaded for {', '.join(downloaded)}" if downloaded else "nothing downloaded")
+        return 0
+    if args.command == "release-sums":
+        try:
+            print(json.dumps(release_checksums(args.sums, json.loads(args.pinned), args.archives), sort_keys=True))
+        except ValueError as error:
+            print(f"release-sums: {error}", file=sys.stderr)
+            return 1
         return 0
     lock = json.loads(args.lock.read_text(encoding="utf-8"))
     text = json.dumps(offline_lock(lock, args.tarballs), indent=2) + "\n"
