@@ -103,7 +103,8 @@ def test_every_pin_is_exact_unconditional_and_has_one_hash(lock):
     (lock, tool.UNION_LOCKS[venv]) for lock, (venv, _) in sorted(LOCKS.items()) if venv in tool.UNION_LOCKS
 ], ids=lambda item: item.name)  # fmt: skip
 def test_a_claw_lock_is_its_union_locks_pins_for_the_target(lock, union):
-    """playbooks/bundle.yml fetches the union locks: the board lock's every file is among theirs."""
+    """A board lock is the union lock's pins for its target: the controller's union and the nodes' (and the
+    bundle's) board locks never disagree."""
     target = tool.TARGETS[LOCKS[lock][1]]
     wanted = pins(tool.target_requirements(union.read_text(), target.python))
     have = pins(lock.read_text())
@@ -129,7 +130,7 @@ def test_the_llamacpp_locks_hold_the_engines_dependencies_but_not_the_engine():
             name = tool.canonical(requirement.name)
             assert name in have and requirement.specifier.contains(have[name][0]), (lock.name, name)
         if tool.TARGETS[key].python == "3.11":
-            # The bundle's server-deps come from the constraints file for Python 3.11: the same versions.
+            # The version's constraints file (Python 3.11) and the 3.11 boards' locks agree on every version.
             assert {name: f"=={v}" for name, (v, _) in have.items()} == constraints, lock.name
 
 

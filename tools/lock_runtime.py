@@ -3,12 +3,13 @@
 
 Every file the nodes install is checked against a sha256 kept in the repository. Two kinds of lock:
 
-- The union locks the controller and the air-gapped bundle fetch from (``roles/claw_apps/files/
+- The union locks the controller installs from (``roles/claw_apps/files/
   runtime-requirements.txt`` and ``pi-requirements.txt``): the claw package's runtime closure resolved with
   requirements/constraints.txt for every Python and CPU the appliance runs on (the Jetson's 3.10, bookworm's 3.11,
   newer distributions); a package needed on only some of them gets an environment marker.
-- The board locks the roles install (``files/locks/<venv>-<target>.txt``), one per venv and TARGETS entry: the
-  claw apps (the exporters run from their venv), the Pi's GPIO extra, and the llama.cpp server's dependencies.
+- The board locks the roles install and the air-gapped bundle fetches (``files/locks/<venv>-<target>.txt``), one
+  per venv and TARGETS entry: the claw apps (the exporters run from their venv), the Pi's GPIO extra, and the
+  llama.cpp server's dependencies.
   A claw lock holds the union lock's pins for that target with the hash of the one file its Python, CPU and glibc
   get; the llama.cpp server's lock is resolved for the target, with the version's constraints file where the
   target can use it. llama-cpp-python itself is in no lock: it is compiled on the node from its sdist
