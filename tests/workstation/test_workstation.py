@@ -9,6 +9,7 @@ every service as non-root with a healthcheck, and take its versions from the rol
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from compose_spec import PyCompose
 
 REPO = Path(__file__).resolve().parents[2]
 PLATFORMS = ("linux", "macos", "windows")
@@ -176,24 +178,54 @@ def test_versions_come_from_the_role_defaults(project: dict):
     openclaw, llamacpp, nodejs = _defaults("openclaw"), _defaults("llamacpp"), _defaults("nodejs")
     workstation = _defaults("workstation")
     assert _build_args(project, "openclaw")["OPENCLAW_VERSION"] == openclaw["openclaw_version"]
-    assert _build_args(project, "openclaw")["NODE_IMAGE"] == f"node:{nodejs['nodejs_version']}-bookworm-slim"
+    nodejs_vars = yaml.safe_load((REPO / "roles/nodejs/defaults/main.yml").read_text())
+    assert _build_args(project, "openclaw")["NODE_PACKAGE"].endswith(f"-{nodejs['nodejs_version']}.tgz")
+    assert _build_args(project, "openclaw")["NPM_PACKAGE"] == f"npm-{nodejs_vars['nodejs_npm_version']}.tgz"
     assert _build_args(project, "engine")["LLAMACPP_VERSION"] == llamacpp["llamacpp_version"]
-    assert _build_args(project, "leds")["BASE_IMAGE"] == workstation["workstation_base_images"]["python"]
-    # The files the Dockerfiles install from are the roles' own, present for the pinned versions.
-    assert (REPO / "roles/openclaw/files" / openclaw["openclaw_version"] / "package-lock.json").is_file()
-    assert (REPO / f"roles/llamacpp/files/constraints-{llamacpp['llamacpp_version']}.txt").is_file()
+    claw_version = re.search(r'(?m)^version = "([^"]+)"', (REPO / "pyproject.toml").read_text())[1]
+    assert _build_args(project, "leds")["CLAW_WHEEL"] == f"picocluster_claw-{claw_version}-py3-none-any.whl"
+    for service in ("leds", "openclaw", "engine"):
+        assert _build_args(project, service)["BASE_IMAGE"] == workstation["workstation_base_images"]["python"], service
+        # Built from the bundle the play gathers, never from a network: the context is the bundle.
+        assert project["merged"]["linux"]["services"][service]["build"]["context"].endswith("/bundle"), service
+    # The Dockerfiles install from the bundle: the per-board hash-pinned locks the roles use, beside the bundle,
+    # every file checked against its manifest, nothing fetched.
     dockerfiles = {path.name: path.read_text() for path in (REPO / "containers").glob("*.Dockerfile")}
-    assert "roles/claw_apps/files/runtime-requirements.txt" in dockerfiles["claw-apps.Dockerfile"]
     assert "--require-hashes" in dockerfiles["claw-apps.Dockerfile"]
-    assert "roles/openclaw/files/${OPENCLAW_VERSION}/package-lock.json" in dockerfiles["openclaw.Dockerfile"]
-    assert "npm ci" in dockerfiles["openclaw.Dockerfile"]
-    assert "roles/llamacpp/files/constraints-${LLAMACPP_VERSION}.txt" in dockerfiles["llamacpp.Dockerfile"]
+    assert "--no-index" in dockerfiles["claw-apps.Dockerfile"]
+    assert "npm ci --offline" in dockerfiles["openclaw.Dockerfile"]
+    assert "--require-hashes" in dockerfiles["llamacpp.Dockerfile"]
+    # Each part they copy is checked against the bundle's manifest just before the build.
+    images_tasks = (REPO / "roles/workstation/tasks/images.yml").read_text()
+    assert "verify.py" in images_tasks and "the bundle's manifest" in images_tasks
+    role_vars = (REPO / "roles/workstation/vars/main.yml").read_text()
+    for lock in ("claw_apps/files/locks/runtime-", "llamacpp/files/locks/server-", "openclaw/files/"):
+        assert lock in role_vars, lock
     # No second list of versions: none of the pins is written into a Dockerfile.
     for pin in (openclaw["openclaw_version"], llamacpp["llamacpp_version"], nodejs["nodejs_version"]):
         assert not any(pin in text for text in dockerfiles.values()), pin
     # The engine is built with the llamacpp role's portable baselines (GGML_NATIVE off).
     assert "-DGGML_NATIVE=OFF" in _build_args(project, "engine")["CMAKE_ARGS_AMD64"]
     assert "-DGGML_NATIVE=OFF" in _build_args(project, "engine")["CMAKE_ARGS_ARM64"]
+
+
+def test_every_platforms_project_follows_the_compose_specification(project: dict):
+    """The merged project of each platform parses as the Compose specification types it (compose-spec, from the
+    package index): podman-compose's `config` resolves files and anchors but checks few types."""
+    for platform in PLATFORMS:
+        # compose-spec 0.2.1 types extra_hosts as addresses and does not know `host-gateway`, the value Docker and
+        # Podman give for the host (macOS's route to its Ollama): that one value is swapped for an address here.
+        merged = json.loads(json.dumps(project["merged"][platform]).replace(":host-gateway", ":192.0.2.1"))
+        PyCompose.from_json(json.dumps(merged))
+        # The check can fail: a wrong type and an unknown dependency condition are refused.
+        broken = copy.deepcopy(merged)
+        broken["services"]["threadweaver"]["read_only"] = "maybe"
+        with pytest.raises(ValueError, match="expected a boolean"):
+            PyCompose.from_json(json.dumps(broken))
+        broken = copy.deepcopy(merged)
+        broken["services"]["threadweaver"]["depends_on"]["mcp"]["condition"] = "service_happy"
+        with pytest.raises(ValueError, match="service_happy"):
+            PyCompose.from_json(json.dumps(broken))
 
 
 def test_a_bad_platform_is_refused_before_anything_is_written(tmp_path: Path):
