@@ -97,9 +97,15 @@ def harness_name(tool: str) -> str:
     return rest if sep else OPENCLAW_TOOLS.get(tool, tool)
 
 
+# OpenClaw's Tool Search: the tools it defers (MCP servers' among them) are reached through these. The summary lists
+# them beside the tool they reached; they are the way to a tool, not a tool of the task's.
+TOOL_SEARCH = frozenset({"tool_call", "tool_search", "tool_describe"})
+
+
 def parse_agent(stdout: str) -> tuple[Outcome, int | None]:
     """`openclaw agent --json`: status ok; text result.payloads[0].text; result.meta for tools, tokens, duration.
-    result.meta.toolSummary gives `calls`, `failures` and the `tools` used, by OpenClaw's names."""
+    result.meta.toolSummary gives `calls`, `failures` and the `tools` used, by OpenClaw's names (its Tool Search
+    tools left out of the names; its `calls` count a deferred tool's call twice, the tool_call and the tool)."""
     data = _json(stdout)
     status = data.get("status")
     if status == "timeout":
@@ -112,6 +118,8 @@ def parse_agent(stdout: str) -> tuple[Outcome, int | None]:
     usage = (meta.get("agentMeta") or {}).get("usage") or {}
     summary = meta.get("toolSummary") or {}
     used = summary.get("tools")
+    if isinstance(used, list):
+        used = [tool for tool in used if str(tool) not in TOOL_SEARCH]
     outcome = Outcome(
         str(payloads[0].get("text") or ""),
         summary.get("calls"),

@@ -43,6 +43,14 @@ def test_parse_agent_ok():
     assert (outcome.tool_count, outcome.input_tokens, outcome.output_tokens, ms) == (2, 9250, 41, 16761)
 
 
+def test_parse_agent_leaves_out_openclaws_tool_search():
+    # OpenClaw 2026.9.6 offers MCP tools through Tool Search: its summary names tool_call beside the tool reached.
+    summary = {"calls": 2, "tools": ["time__day_of_week", "tool_call"], "failures": 0}
+    answer = {"status": "ok", "result": {"payloads": [{"text": "Friday"}], "meta": {"toolSummary": summary}}}
+    outcome, _ = parse_agent(json.dumps(answer))
+    assert (outcome.tool_names, outcome.agent_tools) == (("day_of_week",), ("time__day_of_week",))
+
+
 def test_parse_agent_timeout_and_error():
     with pytest.raises(DriverTimeout):
         parse_agent(json.dumps({"status": "timeout"}))

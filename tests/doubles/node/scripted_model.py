@@ -23,9 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODEL = "scripted"
 RECEIVED: list[dict] = []
-# SMEEP tasks (benchmarks/smeep/tasks.py) this double can do: a phrase of the prompt -> the tool and its arguments.
+# SMEEP tasks (benchmarks/smeep/tasks.py) this double can do: a phrase of the prompt -> the MCP server, the tool
+# and its arguments.
 TASKS = {
-    "What day of the week is 2031-02-14?": ("day_of_week", {"date": "2031-02-14"}),
+    "What day of the week is 2031-02-14?": ("time", "day_of_week", {"date": "2031-02-14"}),
 }
 
 
@@ -44,11 +45,31 @@ def tool_call(name: str, arguments: dict) -> dict:
     return {"tool_calls": [{"id": "call_" + uuid.uuid4().hex[:8], "type": "function", "function": call}]}
 
 
+def mcp_call(body: dict, server: str, name: str, arguments: dict) -> dict:
+    """A call of MCP tool `name`: directly where it is offered, else through OpenClaw's Tool Search (`tool_call`
+    with the catalog name `<server>__<name>`), as OpenClaw offers its MCP tools when it defers them."""
+    direct = offered(body, name)
+    names = {(t.get("function") or {}).get("name") for t in body.get("tools") or []}
+    if direct in names or "tool_call" not in names:
+        return tool_call(direct, arguments)
+    return tool_call("tool_call", {"id": f"{server}__{name}", "args": arguments})
+
+
+def unwrapped(content: object) -> str:
+    """A tool result as text, without the notice OpenClaw wraps around a tool's output (it is the data between
+    `<<<EXTERNAL_UNTRUSTED_CONTENT ...>>>` and its end marker): a model that echoed the markers would have its
+    reply withheld as untrusted content."""
+    text = content if isinstance(content, str) else json.dumps(content)
+    wrapped = r"<<<EXTERNAL_UNTRUSTED_CONTENT[^>]*>>>\n(.*?)\n<<<END_EXTERNAL_UNTRUSTED_CONTENT"
+    inner = re.search(wrapped, text, re.DOTALL)
+    return inner.group(1) if inner else text
+
+
 def reply(body: dict) -> dict:
     messages = body.get("messages") or []
     results = [m for m in messages if m.get("role") == "tool"]
     if results:
-        return {"content": "tool result: " + json.dumps(results[-1].get("content"))[:2000]}
+        return {"content": "tool result: " + unwrapped(results[-1].get("content"))[:2000]}
     users = " ".join(m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str))
     wanted = re.search(r"RUNEXEC (.+?)(?:$|\n)", users)
     if wanted:
@@ -56,9 +77,9 @@ def reply(body: dict) -> dict:
     named = re.search(r"RUNTOOL (\S+) (\{.*\})(?:$|\n)", users)
     if named:
         return tool_call(offered(body, named.group(1)), json.loads(named.group(2)))
-    for phrase, (name, arguments) in TASKS.items():
+    for phrase, (server, name, arguments) in TASKS.items():
         if phrase in users:
-            return tool_call(offered(body, name), arguments)
+            return mcp_call(body, server, name, arguments)
     return {"content": "scripted reply"}
 
 
