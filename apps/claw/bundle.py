@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -399,26 +400,17 @@ def pip_fetch(bundle: Path, lock: str | Path, subdir: str, targets: Iterable[str
     return downloaded
 
 
-# A line of a release's sha256sum.txt as sha256sum writes it: the hash, a space, ' ' (text) or '*' (binary mode), the
-# name (Ollama's carry a './'). The same rule as roles/ollama/library/ollama_release.py, which reads the bundle's copy.
-_SUM_LINE = re.compile(r"^(?P<sha>[0-9A-Fa-f]{64}) [ *](?:\./)?(?P<name>\S+)$")
-
-
 def release_sums(text: str, source: str = "sha256sum.txt") -> dict[str, str]:
-    """``{archive: sha256}`` of a release's sha256sum.txt; a malformed or contradictory line is a ValueError."""
-    sums: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        match = _SUM_LINE.match(line.rstrip("\r"))
-        if not match:
-            raise ValueError(
-                f"{source} line {number} is not '<sha256>  <archive>' as sha256sum writes it: {line[:120]!r}"
-            )
-        name, sha = match["name"], match["sha"].lower()
-        if sums.setdefault(name, sha) != sha:
-            raise ValueError(f"{source} lists {name} twice with different sha256 ({sums[name]}, {sha})")
-    return sums
+    """``{archive: sha256}`` of a release's sha256sum.txt; a malformed or contradictory line is a ValueError. Read by
+    the ollama role's own parser (roles/ollama/library/ollama_release.py), so the bundle and the role never read the
+    file differently. Only the repository's copy of this tool runs it (playbooks/bundle.yml)."""
+    path = Path(__file__).resolve().parents[2] / "roles" / "ollama" / "library" / "ollama_release.py"
+    spec = importlib.util.spec_from_file_location("ollama_release", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise FileNotFoundError(f"{path}: release-sums runs from the repository (playbooks/bundle.yml)")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.sha256sums(text, source)
 
 
 def release_checksums(sums_file: Path, pinned: dict[str, str], archives: Iterable[str]) -> dict[str, str]:
