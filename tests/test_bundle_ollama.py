@@ -14,15 +14,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.release_server import serve
 from tests.test_ollama_checksums import ARCH, R36, run_role
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,23 +55,9 @@ class Release:
 def release(tmp_path: Path) -> Iterator[Release]:
     served = Release(tmp_path / "release")
     served.root.mkdir()
-
-    class Handler(SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            served.requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(served.root)))
-    served.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serve(served.root, served.requests) as url:
+        served.url = url
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def gather(bundle: Path, version: str, base_url: str, **extra: object) -> subprocess.CompletedProcess[str]:

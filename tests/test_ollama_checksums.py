@@ -14,17 +14,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from tests.modules import load_file
+from tests.release_server import serve
 
 REPO = Path(__file__).resolve().parents[1]
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
@@ -139,24 +137,9 @@ def release(tmp_path: Path) -> Iterator[Release]:
     root = tmp_path / "release"
     root.mkdir()
     served = Release(root, "")
-
-    class Handler(SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            served.requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    served.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(root, served.requests) as url:
+        served.url = url
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 PLAY = """
