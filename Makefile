@@ -7,13 +7,14 @@ TOOLS := $(CURDIR)/.cache/tools
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS)/usr/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
-MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama fleet upgrade
+MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama fleet upgrade local
 # make test's Molecule stages: `a+b` runs side by side (tools/stages.sh). The light scenarios mostly wait on their
 # nodes (apt, systemd, health gates), so two or three share the machine; default runs alone (build, real inference).
-MOLECULE_STAGES ?= molecule-default molecule-raspberrypi+molecule-jetson+molecule-ollama molecule-fleet+molecule-upgrade
+# workstation-test follows default, whose llama.cpp build it reuses (the controller's cache).
+MOLECULE_STAGES ?= molecule-default molecule-raspberrypi+molecule-jetson+molecule-ollama+molecule-local molecule-fleet+molecule-upgrade+workstation-test
 DEMO := -i inventory/demo
 
-.PHONY: help venv host up down status test test-slow lint docs pytest pytest-slow image-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver lock constraints collection ee mutation
+.PHONY: help venv host up down status test test-slow lint docs pytest pytest-slow image-test workstation-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver smeep-results lock constraints collection ee mutation
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -61,6 +62,9 @@ bench-exporters: venv ## Benchmark: exporter scrape latency and memory
 bench-threadweaver: venv ## Benchmark: ThreadWeaver's added latency (console, gateway) vs LiteLLM, streaming, search, memory
 	python benchmarks/perf/threadweaver.py --peer litellm
 
+smeep-results: venv ## SMEEP notebook: the demo model's ladder, suite, quantisation into benchmarks/smeep/results/ (SMEEP_PUBLISH_ARGS=...)
+	nice -n 19 python -m smeep.publish $(SMEEP_PUBLISH_ARGS)
+
 bundle: venv ## The air-gapped bundle (playbooks/bundle.yml; BUNDLE_DIR=... to choose where), see docs/air-gapped.md
 	ansible-playbook playbooks/bundle.yml $(if $(BUNDLE_DIR),-e bundle_dir=$(BUNDLE_DIR))
 
@@ -82,10 +86,13 @@ docs: venv ## Regenerate the role README variable tables from meta/argument_spec
 	python tools/argspec_docs.py
 
 pytest: venv $(TOOLS)/usr/bin/promtool /usr/bin/chromedriver ## Python tests (apps, benchmarks, tooling) on two workers
-	pytest -m 'not slow' --ignore=tests/image -n 2 --dist worksteal
+	pytest -m 'not slow and not compose' --ignore=tests/image -n 2 --dist worksteal
 
 mutation: venv ## Mutation testing (mutmut) of the guarded modules in tools/mutation.py: each one's tests kill >= 90%
 	python tools/mutation.py
+
+workstation-test: venv ## playbooks/workstation.yml brought up under Podman: images from the bundle, a real reply, down/up, upgrade
+	pytest -m compose tests/workstation
 
 pytest-slow: venv ## Slow tests: installs from a real air-gapped bundle with no network (unshare -n), minutes
 	pytest -m slow --ignore=tests/image

@@ -162,13 +162,21 @@ except urllib.error.HTTPError as err:
 """
 
 
-def console_call(node, method: str, path: str, body: dict | None = None, token: str = "", cafile: str = CONSOLE_CA):
-    """One request to the console API from ``node``: (status, parsed JSON body or None)."""
+def console_call(
+    node,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    token: str = "",
+    cafile: str = CONSOLE_CA,
+    base: str = CONSOLE,
+):
+    """One request to the console API (at ``base``) from ``node``: (status, parsed JSON body or None)."""
     result = node.run(
         "python3 -c %s %s %s %s %s %s",
         _CONSOLE_CLIENT,
         method,
-        CONSOLE + path,
+        base + path,
         cafile,
         token,
         json.dumps(body) if body else "",
@@ -178,10 +186,10 @@ def console_call(node, method: str, path: str, body: dict | None = None, token: 
     return int(status), (json.loads(text) if text.strip() else None)
 
 
-def console_login(claw) -> str:
+def console_login(claw, base: str = CONSOLE) -> str:
     """A console session token, logged in with the appliance's own password."""
     password = claw.check_output("cat /etc/threadweaver/console-password").strip()
-    status, body = console_call(claw, "POST", "/login", {"password": password})
+    status, body = console_call(claw, "POST", "/login", {"password": password}, base=base)
     assert status == 200, body
     return body["token"]
 
