@@ -161,7 +161,12 @@ def test_a_hook_that_blocks_or_hangs_neither_stalls_the_server_nor_keeps_its_req
     assert response.json()["error"]["code"] == "hook_timeout"
     assert "did not return within 1 s" in response.json()["error"]["message"]
     assert answer["took"] < 3
-    assert max(latencies) < 0.100, f"/healthz took {max(latencies) * 1000:.0f} ms while the hook ran: {latencies}"
+    # A hook on the event loop would hold every probe for its whole 4 s; one probe delayed by a busy host's scheduler
+    # (206 ms once in CI, beside 38 of about 1 ms) is not that: the median is bounded tight, every probe under 1 s.
+    latencies.sort()
+    summary = f"/healthz while the hook ran: {[round(s * 1000, 1) for s in latencies]} ms"
+    assert latencies[len(latencies) // 2] < 0.050, summary
+    assert latencies[-1] < 1.0, summary
 
 
 # -- filtered text only, everywhere ----------------------------------------------------------------------------
