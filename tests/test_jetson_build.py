@@ -18,41 +18,24 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from tests.ansible_render import Node, trusted
+from tests.ansible_render import Node
+from tests.test_llamacpp_build import ORIN, cmake_options
+from tests.test_llamacpp_build import render as render_on
 
 ROLE = Path(__file__).resolve().parents[1] / "roles" / "llamacpp"
-ORIN = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
 R36 = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n"
 
 
 def render(expression: str, l4t: str = "", probed: str = "", **overrides: Any) -> Any:
     """``expression`` templated with the role's defaults and vars on an aarch64 Ubuntu 22.04 node (the Orin's CPU)
     where the probe found L4T ``l4t`` ('' off a Jetson) and compute capability ``probed``."""
-    loader = DataLoader()
-    variables: dict[str, Any] = {}
-    for name in ("defaults/main.yml", "vars/main.yml"):
-        variables.update(trusted(loader.load_from_file(str(ROLE / name))))
-    variables.update(trusted(overrides))
-    variables["ansible_facts"] = {
-        "architecture": "aarch64",
-        "distribution": "Ubuntu",
-        "distribution_major_version": "22",
-        "python": {"version": {"major": 3, "minor": 10}},
-    }
-    variables["__llamacpp_cpu_flags"] = ORIN.split()
-    variables["__llamacpp_l4t"] = l4t
-    variables["__llamacpp_cuda_probed"] = probed
-    return Templar(loader=loader, variables=variables).template(trust_as_template(expression))
-
-
-def options(args: str) -> dict[str, str]:
-    """The -D options as CMake sees them: the last one of a name wins."""
-    return dict(word[2:].split("=", 1) for word in args.split() if word.startswith("-D") and "=" in word)
+    probe = {"__llamacpp_l4t": l4t, "__llamacpp_cuda_probed": probed}
+    return render_on(expression, "aarch64", ORIN, distribution=("Ubuntu", "22"), python_minor=10, **probe, **overrides)
 
 
 def test_a_jetson_gets_a_portable_cuda_build_for_the_orin():
     assert render("{{ _llamacpp_accelerator }}", "36", "87") == "cuda"
-    args = options(render("{{ _llamacpp_build_cmake_args }}", "36", "87"))
+    args = cmake_options(render("{{ _llamacpp_build_cmake_args }}", "36", "87"))
     assert args["GGML_CUDA"] == "on"
     assert args["CMAKE_CUDA_ARCHITECTURES"] == "87"
     assert args["CMAKE_CUDA_COMPILER"] == "/usr/local/cuda/bin/nvcc"  # JetPack's, not on root's PATH
@@ -74,7 +57,7 @@ def test_off_a_jetson_the_build_stays_on_the_cpu():
 
 def test_the_accelerator_can_be_forced_either_way():
     assert "GGML_CUDA" not in render("{{ _llamacpp_build_cmake_args }}", "36", "87", llamacpp_accelerator="cpu")
-    args = options(
+    args = cmake_options(
         render(
             "{{ _llamacpp_build_cmake_args }}",
             llamacpp_accelerator="cuda",
@@ -86,7 +69,7 @@ def test_the_accelerator_can_be_forced_either_way():
     assert args["CMAKE_CUDA_COMPILER"] == "/opt/cuda-12.6/bin/nvcc"
     # A given value wins over the probe's.
     assert (
-        options(render("{{ _llamacpp_build_cmake_args }}", "36", "87", llamacpp_cuda_architectures="72"))[
+        cmake_options(render("{{ _llamacpp_build_cmake_args }}", "36", "87", llamacpp_cuda_architectures="72"))[
             "CMAKE_CUDA_ARCHITECTURES"
         ]
         == "72"

@@ -30,8 +30,16 @@ OLD_X86 = "fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt"
 ORIN = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
 
 
-def render(expression: str, arch: str, cpu_flags: str, **overrides: Any) -> Any:
-    """``expression`` templated with the role's defaults and vars on a node of ``arch`` with ``cpu_flags``."""
+def render(
+    expression: str,
+    arch: str,
+    cpu_flags: str,
+    distribution: tuple[str, str] = ("Debian", "12"),
+    python_minor: int = 11,
+    **overrides: Any,
+) -> Any:
+    """``expression`` templated with the role's defaults and vars on a node of ``arch`` with ``cpu_flags``, running
+    ``distribution`` (name, major version) with Python 3.``python_minor``."""
     loader = DataLoader()
     variables: dict[str, Any] = {}
     for name in ("defaults/main.yml", "vars/main.yml"):
@@ -39,9 +47,9 @@ def render(expression: str, arch: str, cpu_flags: str, **overrides: Any) -> Any:
     variables.update(trusted(overrides))
     variables["ansible_facts"] = {
         "architecture": arch,
-        "distribution": "Debian",
-        "distribution_major_version": "12",
-        "python": {"version": {"major": 3, "minor": 11}},
+        "distribution": distribution[0],
+        "distribution_major_version": distribution[1],
+        "python": {"version": {"major": 3, "minor": python_minor}},
     }
     variables["__llamacpp_cpu_flags"] = cpu_flags.split()
     return Templar(loader=loader, variables=variables).template(trust_as_template(expression))

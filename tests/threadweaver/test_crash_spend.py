@@ -133,14 +133,17 @@ def test_killed_mid_stream_a_thread_request_is_billed_at_restart_and_the_cap_hol
     assert f"a request of thread {thread['id']} to openai/gpt-x was in flight" in log
 
 
+# The gateway request both gateway tests kill mid-stream.
+GATEWAY_STREAM: dict[str, Any] = {
+    "model": "openai/gpt-x",
+    "stream": True,
+    "messages": [{"role": "user", "content": "tell me a long story"}],
+}
+
+
 def test_killed_mid_stream_a_gateway_request_is_billed_its_worst_case_at_restart(tmp_path):
     provider = PacedOpenAI(Reply(STORY), delay=0.03)
-    body: dict[str, Any] = {
-        "model": "openai/gpt-x",
-        "stream": True,
-        "messages": [{"role": "user", "content": "tell me a long story"}],
-    }
-    agent = {"Authorization": f"Bearer {AGENT_KEY}"}
+    body, agent = dict(GATEWAY_STREAM), {"Authorization": f"Bearer {AGENT_KEY}"}
     with running(provider.app()) as provider_url:
         with (
             threadweaver(tmp_path, provider_url) as (url, server),
@@ -166,12 +169,7 @@ def test_killed_mid_stream_a_free_request_under_a_client_token_cap_is_billed_at_
     """A provider that costs nothing (a local engine, unpriced) and a client capped in tokens only: the token cap
     alone makes the reservation persist, and the restart bills its worst case in tokens."""
     provider = PacedOpenAI(Reply(STORY), delay=0.03)
-    body: dict[str, Any] = {
-        "model": "openai/gpt-x",
-        "stream": True,
-        "messages": [{"role": "user", "content": "tell me a long story"}],
-    }
-    agent = {"Authorization": f"Bearer {AGENT_KEY}"}
+    body, agent = dict(GATEWAY_STREAM), {"Authorization": f"Bearer {AGENT_KEY}"}
     caps = {"cap_tokens": 500, "max_output_tokens": OUTPUT_LIMIT}  # room for one worst case (328 tokens)
     with running(provider.app()) as provider_url:
         with (
