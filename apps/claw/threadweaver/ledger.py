@@ -8,10 +8,16 @@ A paid request in flight has a row in ``open_reservations`` (:meth:`Ledger.open_
 request leaves, deleted in the same transaction that records its usage (:meth:`.governance.Governance.settling`),
 or once it turned out to cost nothing. A row still there at start was in flight when the process died; it is
 billed then (:meth:`.governance.Governance.recover`, :meth:`Ledger.bill_open`), so a crash loses no spend.
+
+The sums the caps are checked against are kept as running totals (``spend_totals``: per thread, per gateway
+client and per provider, by triggers on the three tables that hold spend, in the writing transaction itself), so
+checking a cap reads a few rows whatever the history's length: summing every row of a provider's messages took
+longer with every request the store had seen, and a request checks its caps twice.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import astuple, dataclass
@@ -50,6 +56,83 @@ CREATE TABLE IF NOT EXISTS open_reservations (
     created_at REAL NOT NULL
 );
 """
+
+# Running totals of what spend_totals' rows sum: ``scope`` 'thread' (``key``: the thread id), 'client' (the gateway
+# client) or 'all' (key ''); ``provider`` '' for a row without one. Each table holding spend adds a row's cost and
+# tokens when it is written and takes them back when it changes or goes (a deleted thread's spend comes back
+# through retired_spend's insert). Made with its triggers in one transaction, then filled from the rows already
+# there (:meth:`Ledger._ensure_totals`).
+_TOTALS_TABLE = """
+CREATE TABLE spend_totals (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, key, provider)
+) WITHOUT ROWID;
+"""
+# Each table holding spend, with the scopes its rows count in: (scope, the column naming the row's key; None: '').
+_TOTALS_SOURCES: tuple[tuple[str, tuple[tuple[str, str | None], ...]], ...] = (
+    ("messages", (("thread", "thread_id"), ("all", None))),
+    ("gateway_usage", (("client", "client"), ("all", None))),
+    ("retired_spend", (("all", None),)),
+)
+_SPEND_COLUMNS = ("cost_usd", "tokens_in", "tokens_out", "provider")
+
+
+def _key(column: str | None, row: str | None = None) -> str:
+    """The SQL of a row's key in its scope: its column (of trigger row ``row``), or '' for the 'all' scope."""
+    if column is None:
+        return "''"
+    return f"{row}.{column}" if row else column
+
+
+def _upserts(row: str, sign: str, scopes: tuple[tuple[str, str | None], ...]) -> str:
+    """Statements adding trigger row ``row`` (``new`` or ``old``) to its totals (``sign`` '') or taking it back
+    ('-'), in each of ``scopes``."""
+    return "".join(
+        f"INSERT INTO spend_totals VALUES ('{scope}', {_key(key, row)}, "
+        f"coalesce({row}.provider, ''), {sign}{row}.cost_usd, {sign}({row}.tokens_in + {row}.tokens_out)) "
+        "ON CONFLICT DO UPDATE SET cost_usd = cost_usd + excluded.cost_usd, tokens = tokens + excluded.tokens;\n"
+        for scope, key in scopes
+    )
+
+
+def _totals_triggers() -> str:
+    triggers = []
+    for table, scopes in _TOTALS_SOURCES:
+        spends = "{row}.cost_usd != 0 OR {row}.tokens_in != 0 OR {row}.tokens_out != 0"
+        columns = (*_SPEND_COLUMNS, *(key for _, key in scopes if key))
+        moved = " OR ".join(f"old.{column} IS NOT new.{column}" for column in columns)
+        triggers += [
+            f"CREATE TRIGGER spend_totals_{table}_insert AFTER INSERT ON {table} WHEN {spends.format(row='new')} "
+            f"BEGIN\n{_upserts('new', '', scopes)}END;",
+            f"CREATE TRIGGER spend_totals_{table}_update AFTER UPDATE ON {table} WHEN {moved} "
+            f"BEGIN\n{_upserts('old', '-', scopes)}{_upserts('new', '', scopes)}END;",
+            f"CREATE TRIGGER spend_totals_{table}_delete AFTER DELETE ON {table} WHEN {spends.format(row='old')} "
+            f"BEGIN\n{_upserts('old', '-', scopes)}END;",
+        ]
+    # A deleted thread's rows: its messages' deletes left them at zero (or a rounding's remainder).
+    triggers.append(
+        "CREATE TRIGGER spend_totals_thread_gone AFTER DELETE ON threads "
+        "BEGIN\nDELETE FROM spend_totals WHERE scope = 'thread' AND key = old.id;\nEND;"
+    )
+    return "\n".join(triggers)
+
+
+def _totals_fill() -> str:
+    """The rows already stored, summed into spend_totals (once, when the table is made)."""
+    rows = " UNION ALL ".join(
+        f"SELECT '{scope}' AS scope, {_key(key)} AS key, coalesce(provider, '') AS provider, cost_usd AS cost, "
+        f"tokens_in + tokens_out AS tokens FROM {table}"
+        for table, scopes in _TOTALS_SOURCES
+        for scope, key in scopes
+    )
+    return (
+        "INSERT INTO spend_totals SELECT scope, key, provider, sum(cost), sum(tokens) "
+        f"FROM ({rows}) GROUP BY scope, key, provider"
+    )
 
 
 @dataclass
@@ -90,6 +173,24 @@ class Ledger:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.ensure(_SCHEMA)
+        self._ensure_totals()
+
+    def _ensure_totals(self) -> None:
+        """The running totals with their triggers, made again and filled from the rows there when any part is
+        missing (a new store, one made before them, a table dropped with its triggers): in one transaction, so no
+        write falls between the fill and the triggers."""
+        triggers = _totals_triggers()
+        wanted = {"spend_totals", *re.findall(r"CREATE TRIGGER (\w+)", triggers)}
+        with self.db.write() as db:
+            found = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'spend_totals%'")}
+            if found == wanted:
+                return
+            for name in found - {"spend_totals"}:
+                db.execute(f"DROP TRIGGER {name}")
+            db.execute("DROP TABLE IF EXISTS spend_totals")
+            db.execute(_TOTALS_TABLE)
+            db.execute(triggers)
+            db.execute(_totals_fill())
 
     def _sum(self, sql: str, bindings: list[Any]) -> float:
         return float(self.db.rows(sql, bindings)[0][0])
@@ -101,24 +202,17 @@ class Ledger:
 
     def tokens(self, *, thread_id: str | None = None, provider: str | None = None, client: str | None = None) -> int:
         """Recorded tokens, input and output together, chosen as :meth:`spend` chooses (what a token cap counts)."""
-        return int(self._total("tokens_in + tokens_out", thread_id, provider, client))
+        return int(self._total("tokens", thread_id, provider, client))
 
     def _total(self, column: str, thread_id: str | None, provider: str | None, client: str | None) -> float:
-        one = ("messages", "thread_id", thread_id) if thread_id is not None else None
-        if one is None and client is not None:
-            one = ("gateway_usage", "client", client)
-        if one is not None:
-            table, key, value = one
-            sql, bindings = f"SELECT coalesce(sum({column}), 0) FROM {table} WHERE {key} = ?", [value]
-            if provider is not None:
-                sql, bindings = sql + " AND provider = ?", [*bindings, provider]
-            return self._sum(sql, bindings)
-        where, bindings = ("WHERE provider = ?", [provider] * 3) if provider is not None else ("", [])
-        sql = (  # retired_spend: what deleted threads had spent (store.delete_thread keeps it for the caps)
-            f"SELECT coalesce((SELECT sum({column}) FROM messages {where}), 0)"
-            f" + coalesce((SELECT sum({column}) FROM gateway_usage {where}), 0)"
-            f" + coalesce((SELECT sum({column}) FROM retired_spend {where}), 0)"
-        )
+        # The running totals (spend_totals): a thread's messages, a client's gateway requests, or everything
+        # (threads, gateway and the spend deleted threads left in retired_spend).
+        scope, key = ("thread", thread_id) if thread_id is not None else ("client", client)
+        if key is None:
+            scope, key = "all", ""
+        sql, bindings = f"SELECT coalesce(sum({column}), 0) FROM spend_totals WHERE scope = ? AND key = ?", [scope, key]
+        if provider is not None:
+            sql, bindings = sql + " AND provider = ?", [*bindings, provider]
         return self._sum(sql, bindings)
 
     # -- reservations of requests in flight ------------------------------------------------------------------
