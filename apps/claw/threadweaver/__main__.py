@@ -209,6 +209,10 @@ def serve(settings: config.Settings) -> int:
         ),
         host=str(settings.host),
         port=settings.port,
+        # C event loop and HTTP parser (dependencies of claw): a fraction of asyncio's and h11's CPU per request
+        # and per streamed chunk (benchmarks/perf/threadweaver.py).
+        loop="uvloop",
+        http="httptools",
         log_level="info",
         log_config=log_config(),  # the access log without query strings (a search term is not logged)
         ssl_certfile=str(tls.cert_file) if tls else None,
