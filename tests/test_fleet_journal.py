@@ -247,6 +247,23 @@ def test_a_node_lost_mid_wave_stops_the_run_and_is_rolled_back_at_the_next_conta
     record = json.loads((fleet / "node-b/state/last-update.json").read_text())
     assert record["playbook"] == "playbooks/rollback.yml" and record["result"] == "rolled back", record
 
+    # Resumed from the stopped run's report: b and d only; the new report still names a and c, as updated earlier,
+    # so it covers the whole fleet and says the update is complete.
+    earlier = fleet / "stopped-report.json"
+    earlier.write_text((fleet / "report.json").read_text())
+    run = _play(fleet, "update.yml", "-e", f"fleet_resume_from={earlier}")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "Already updated, skipped: a, c" in out, out
+    report = json.loads((fleet / "report.json").read_text())
+    assert {name: (c["outcome"], c["wave"]) for name, c in report["clusters"].items()} == {
+        "a": ("updated", None), "b": ("updated", 1), "c": ("updated", None), "d": ("updated", 2),
+    }, report  # fmt: skip
+    assert "earlier run" in report["clusters"]["a"]["detail"] and "detail" not in report["clusters"]["b"]
+    assert report["result"] == "completed", report
+    for host in HOSTS:
+        assert (_current(fleet, host, "app"), _current(fleet, host, "tool")) == ("2.0", "2.0"), host
+
 
 def test_rollback_after_the_controller_died_between_two_switches_uses_the_journal(fleet: Path):
     _interrupt(fleet)

@@ -13,8 +13,13 @@ def fleet_report(
     failed_clusters: list[str],
     phase: str,
     now: str,
+    skipped: list[str] | None = None,
 ) -> dict[str, Any]:
     """``report`` with the wave of ``hosts`` (host to cluster) at ``phase`` ``start`` or ``end``.
+
+    ``skipped``: the clusters an earlier run updated (the plan's, from ``fleet_resume_from``), listed as
+    ``updated`` with no wave and a ``detail`` saying so, so a resumed run's report covers the whole fleet and can be
+    resumed from in turn.
 
     At the start the wave's clusters are ``failed`` (the outcome that stays if the run ends inside the wave: the
     controller stopped, or a task failed outside the wave's rescue). At the end a host not in ``live`` (the
@@ -37,6 +42,9 @@ def fleet_report(
                 for cluster in wave
             },
         }
+        for cluster in skipped or []:
+            detail = "updated by an earlier run (fleet_resume_from); not updated again"
+            report["clusters"][cluster] = {"wave": None, "outcome": "updated", "hosts": {}, "detail": detail}
     clusters = {name: dict(entry) for name, entry in report["clusters"].items()}
     by_cluster: dict[str, dict[str, str]] = {}
     for host, cluster in hosts.items():
