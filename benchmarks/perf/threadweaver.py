@@ -15,6 +15,9 @@ Paths, each measured against the engine called directly:
   run 10 turns each, so ThreadWeaver also reads, trims and sends some history, as it does in use;
 * ``gateway``: ``POST /v1/chat/completions`` (OpenAI's API, JSON and SSE) as a configured gateway client (its own
   bearer key, a USD cap), the same body as the direct request with the model named ``fake/bench``;
+* ``relay`` (the floor, information only): :mod:`byte_relay`, a TCP relay that copies bytes and does nothing else,
+  in front of the same engine: what one proxy hop costs on this machine before any work (its CPU per chunk is
+  mostly the kernel's: a read, a write and the wakeups they cause);
 * ``litellm`` (the peer, see --peer): LiteLLM's proxy (``litellm[proxy]``, pinned and hash-checked in a venv of its
   own, :mod:`litellm_peer`), no database, a throw-away master key, the same engine as an OpenAI-compatible
   provider, the same body.
@@ -363,6 +366,22 @@ def peer(choice: str, engine_url: str, tmp: Path) -> Iterator[PeerRun]:
         yield PeerRun(proxy)
 
 
+@contextlib.contextmanager
+def byte_relay(engine_url: str) -> Iterator[tuple[str, int]]:
+    """The floor path (:mod:`byte_relay`) in front of the fake engine: its base URL (``.../v1``) and PID."""
+    port = engine_url.split(":")[-1].split("/")[0]
+    script = Path(__file__).with_name("byte_relay.py")
+    process = subprocess.Popen([sys.executable, str(script), port], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.strip().isdigit():
+            raise BenchError(f"the byte relay did not start (exit {process.poll()})")
+        yield f"http://127.0.0.1:{int(line)}/v1", process.pid
+    finally:
+        stop(process)
+
+
 # --- the paths ----------------------------------------------------------------------------------------------
 
 
@@ -394,7 +413,13 @@ class OpenAI:
 class Session:
     """One httpx client for every path; ThreadWeaver's console requests carry the session token."""
 
-    def __init__(self, client: httpx.Client, served: Served, proxy: litellm_peer.Peer | None) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        served: Served,
+        proxy: litellm_peer.Peer | None,
+        relay: tuple[str, int] | None = None,
+    ) -> None:
         self.client = client
         self.tw = served.url
         self.pids = {"console": served.pid, "gateway": served.pid}
@@ -407,6 +432,9 @@ class Session:
         self.proxy = proxy
         if proxy is not None:
             self.pids["litellm"] = proxy.pid
+        self.relay_url = relay[0] if relay else ""
+        if relay is not None:
+            self.pids["relay"] = relay[1]
         self._threads: dict[tuple[str, str, int], list[str]] = {}
         self._turns: dict[str, int] = {}
 
@@ -419,6 +447,8 @@ class Session:
             return OpenAI(backend.base_url, {})
         if path == "gateway":
             return OpenAI(f"{self.tw}/v1", self.gateway_auth, f"{backend.provider}/")
+        if path == "relay":
+            return OpenAI(self.relay_url, {})
         assert path == "litellm" and self.proxy is not None
         return OpenAI(self.proxy.url, self.proxy.headers)
 
@@ -757,7 +787,11 @@ def run(sizes: Sizes, engine: str | None, engine_model: str, peer_choice: str) -
     }
     tmp = Path(tempfile.mkdtemp(prefix="claw-bench-tw-"))
     try:
-        with fake_engine(sizes.stream_rate) as engine_url, peer(peer_choice, engine_url, tmp) as other:
+        with (
+            fake_engine(sizes.stream_rate) as engine_url,
+            peer(peer_choice, engine_url, tmp) as other,
+            byte_relay(engine_url) as relay,
+        ):
             report["litellm"]["problem"] = other.problem
             if other.proxy is not None:
                 time.sleep(0.5)
@@ -767,11 +801,11 @@ def run(sizes: Sizes, engine: str | None, engine_model: str, peer_choice: str) -
                 threadweaver(tmp, chosen) as served,
                 httpx.Client(timeout=600, trust_env=False) as client,
             ):
-                session = Session(client, served, other.proxy)
+                session = Session(client, served, other.proxy, relay)
                 time.sleep(0.5)
                 report["memory"]["idle"] = rss(served.pid)
                 for n, backend in enumerate(chosen):
-                    paths = session.paths if n == 0 else list(PATHS)  # LiteLLM serves the fake engine only
+                    paths = session.paths if n == 0 else list(PATHS)  # LiteLLM and the relay: the fake engine only
                     report["backends"][backend.provider] = measure_backend(session, backend, sizes, paths)
                 report["memory"]["after_requests"] = rss(served.pid)
                 if other.proxy is not None:
@@ -799,7 +833,7 @@ def metrics(report: dict[str, Any]) -> dict[str, float | None]:
     fake = report["backends"]["fake"]
     complete, ttft, paced = fake["complete"], fake["ttft"], fake["stream_paced"]
     values: dict[str, float | None] = {}
-    for path in ("console", "gateway", "litellm"):
+    for path in ("console", "gateway", "litellm", "relay"):
         here = path in complete
         values[f"{path}_added_p50_ms"] = complete[path]["added_p50_ms"] if here else None
         values[f"{path}_added_p99_ms"] = complete[path]["added_p99_ms"] if here else None
@@ -840,7 +874,7 @@ def verdicts(values: dict[str, float | None]) -> dict[str, dict[str, Any]]:
 
 # --- report -------------------------------------------------------------------------------------------------
 
-LABELS = {"console": "console", "gateway": "gateway /v1", "litellm": "LiteLLM proxy"}
+LABELS = {"console": "console", "gateway": "gateway /v1", "litellm": "LiteLLM proxy", "relay": "floor: byte relay"}
 
 
 def verdict(report: dict[str, Any], name: str) -> str:

@@ -19,7 +19,7 @@ PERF = REPO / "benchmarks" / "perf"
 SCRIPT = PERF / "threadweaver.py"
 PATH_METRICS = {
     f"{path}_{name}"
-    for path in ("console", "gateway", "litellm")
+    for path in ("console", "gateway", "litellm", "relay")
     for name in ("added_p50_ms", "added_p99_ms", "ttft_added_p50_ms", "ttft_added_p99_ms", "cpu_us_per_chunk")
 }
 METRICS = PATH_METRICS | {
@@ -82,10 +82,11 @@ def test_quick_run_reports_every_metric(tmp_path):
         assert judged == (name not in LITELLM), name  # reported, not judged; the comparisons need LiteLLM
     assert report["litellm"]["problem"] == "left out (--peer none)"
     fake = report["backends"]["fake"]
-    assert fake["paths"] == ["console", "gateway"]
+    assert fake["paths"] == ["console", "gateway", "relay"]  # the byte relay: the floor, never judged
     for part in ("complete", "ttft", "stream_paced", "stream_unpaced"):
-        assert set(fake[part]) == {"console", "gateway"}, part
+        assert set(fake[part]) == {"console", "gateway", "relay"}, part
     assert all(fake["complete"][path]["cpu_ms_per_request"] > 0 for path in ("console", "gateway"))
+    assert "floor: byte relay" in done.stdout
     assert report["fill"]["messages"] == report["sizes"]["messages"] == 2_000
     assert set(report["memory"]) == {"idle", "after_requests", "after_search"}
     judged = len(TARGETS - LITELLM)
