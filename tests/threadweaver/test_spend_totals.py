@@ -116,6 +116,17 @@ def test_a_store_made_before_the_totals_gets_them_filled_on_open(tmp_path):
         assert ledger.spend(client="agent-a") == 0.75
 
 
+def test_opening_a_store_that_has_its_totals_leaves_them_as_they_are(tmp_path):
+    """Made once: a store opened again is not summed again (that would read every row at every start)."""
+    path = tmp_path / "threads.db"
+    with ThreadStore(path, KEY) as store:
+        Ledger(store.db).record_gateway_usage("agent-a", "openai", "m", cost_usd=0.5)
+        with store.db.write() as db:  # a total no sum of the rows gives: a refill would overwrite it
+            db.execute("UPDATE spend_totals SET cost_usd = 7 WHERE scope = 'client'")
+    with ThreadStore(path, KEY) as store:
+        assert Ledger(store.db).spend(client="agent-a") == 7
+
+
 def _steps(ledger: Ledger, call) -> int:
     """SQLite virtual machine steps (in hundreds) that ``call`` makes on this thread's connection."""
     count = 0
