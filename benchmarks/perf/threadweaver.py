@@ -75,6 +75,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import litellm_peer
@@ -369,7 +370,7 @@ def peer(choice: str, engine_url: str, tmp: Path) -> Iterator[PeerRun]:
 @contextlib.contextmanager
 def byte_relay(engine_url: str) -> Iterator[tuple[str, int]]:
     """The floor path (:mod:`byte_relay`) in front of the fake engine: its base URL (``.../v1``) and PID."""
-    port = engine_url.split(":")[-1].split("/")[0]
+    port = str(urlsplit(engine_url).port)
     script = Path(__file__).with_name("byte_relay.py")
     process = subprocess.Popen([sys.executable, str(script), port], stdout=subprocess.PIPE, text=True)
     try:

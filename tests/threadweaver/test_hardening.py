@@ -305,10 +305,13 @@ def test_killed_mid_stream_the_store_holds_no_unfiltered_text_and_the_log_no_que
                 next(response.iter_lines())
                 time.sleep(1.5)
             time.sleep(0.5)  # flushed to the partial row by now (every 8 chunks or 250 ms)
+            maps = Path(f"/proc/{server.pid}/maps").read_text()
+            loaded = "/uvloop/loop." in maps and "/httptools/parser/parser." in maps
             server.send_signal(signal.SIGKILL)
             server.wait(10)
     log = server.stdout.read() if server.stdout else ""
     assert "GET /search" in log and "xyzzysearchterm" not in log
+    assert loaded, "ThreadWeaver must serve on uvloop and httptools (pinned in claw's dependencies)"
     with ThreadStore(tmp_path / "threads.db", KEY) as store:
         messages = store.messages(thread["id"])
     reply = next(m for m in messages if m.role == "assistant")

@@ -127,6 +127,25 @@ def test_opening_a_store_that_has_its_totals_leaves_them_as_they_are(tmp_path):
         assert Ledger(store.db).spend(client="agent-a") == 7
 
 
+def test_totals_made_by_another_version_are_made_again(tmp_path):
+    """A trigger whose text differs from this version's (an older or newer definition) is replaced, and the totals
+    summed again from the rows, so a change of the triggers reaches stores made before it."""
+    path = tmp_path / "threads.db"
+    with ThreadStore(path, KEY) as store:
+        Ledger(store.db).record_gateway_usage("agent-a", "openai", "m", cost_usd=0.5)
+        with store.db.write() as db:  # another definition: it counts nothing
+            db.execute("DROP TRIGGER spend_totals_gateway_usage_insert")
+            db.execute(
+                "CREATE TRIGGER spend_totals_gateway_usage_insert AFTER INSERT ON gateway_usage BEGIN SELECT 1; END"
+            )
+            db.execute("UPDATE spend_totals SET cost_usd = 7 WHERE scope = 'client'")
+    with ThreadStore(path, KEY) as store:
+        ledger = Ledger(store.db)
+        assert ledger.spend(client="agent-a") == 0.5  # summed again from the rows
+        ledger.record_gateway_usage("agent-a", "openai", "m", cost_usd=0.25)  # this version's trigger counts it
+        assert ledger.spend(client="agent-a") == 0.75
+
+
 def _steps(ledger: Ledger, call) -> int:
     """SQLite virtual machine steps (in hundreds) that ``call`` makes on this thread's connection."""
     count = 0

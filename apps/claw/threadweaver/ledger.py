@@ -99,7 +99,7 @@ def _upserts(row: str, sign: str, scopes: tuple[tuple[str, str | None], ...]) ->
     )
 
 
-def _totals_triggers() -> str:
+def _totals_triggers() -> list[str]:
     triggers = []
     for table, scopes in _TOTALS_SOURCES:
         spends = "{row}.cost_usd != 0 OR {row}.tokens_in != 0 OR {row}.tokens_out != 0"
@@ -118,7 +118,7 @@ def _totals_triggers() -> str:
         "CREATE TRIGGER spend_totals_thread_gone AFTER DELETE ON threads "
         "BEGIN\nDELETE FROM spend_totals WHERE scope = 'thread' AND key = old.id;\nEND;"
     )
-    return "\n".join(triggers)
+    return triggers
 
 
 def _totals_fill() -> str:
@@ -177,19 +177,20 @@ class Ledger:
 
     def _ensure_totals(self) -> None:
         """The running totals with their triggers, made again and filled from the rows there when any part is
-        missing (a new store, one made before them, a table dropped with its triggers): in one transaction, so no
-        write falls between the fill and the triggers."""
-        triggers = _totals_triggers()
-        wanted = {"spend_totals", *re.findall(r"CREATE TRIGGER (\w+)", triggers)}
+        missing or differs from this version's (a new store, one made before them or by another version, a table
+        dropped with its triggers): in one transaction, so no write falls between the fill and the triggers."""
+        statements = [_TOTALS_TABLE.strip(), *_totals_triggers()]
+        # sqlite_master keeps each CREATE statement's text as it was given, less its final semicolon.
+        wanted = {re.split(r"[\s(]+", sql, maxsplit=3)[2]: sql.rstrip(";") for sql in statements}
         with self.db.write() as db:
-            found = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'spend_totals%'")}
-            if found == wanted:
+            rows = db.execute("SELECT type, name, sql FROM sqlite_master WHERE name LIKE 'spend_totals%'").fetchall()
+            if {name: sql for _, name, sql in rows} == wanted:
                 return
-            for name in found - {"spend_totals"}:
-                db.execute(f"DROP TRIGGER {name}")
-            db.execute("DROP TABLE IF EXISTS spend_totals")
-            db.execute(_TOTALS_TABLE)
-            db.execute(triggers)
+            for kind, name, _ in rows:
+                if kind in ("trigger", "table"):
+                    db.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+            for sql in statements:
+                db.execute(sql)
             db.execute(_totals_fill())
 
     def _sum(self, sql: str, bindings: list[Any]) -> float:
