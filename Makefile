@@ -7,11 +7,11 @@ TOOLS := $(CURDIR)/.cache/tools
 export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS)/usr/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
-MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama fleet upgrade local
+MOLECULE_SCENARIOS ?= default raspberrypi jetson ollama fleet upgrade local airgap
 # make test's Molecule stages: `a+b` runs side by side (tools/stages.sh). The light scenarios mostly wait on their
 # nodes (apt, systemd, health gates), so two or three share the machine; default runs alone (build, real inference).
-# workstation-test follows default, whose llama.cpp build it reuses (the controller's cache).
-MOLECULE_STAGES ?= molecule-default molecule-raspberrypi+molecule-jetson+molecule-ollama+molecule-local molecule-fleet+molecule-upgrade+workstation-test
+# workstation-test and airgap follow default, whose llama.cpp build they reuse (the controller's cache).
+MOLECULE_STAGES ?= molecule-default molecule-raspberrypi+molecule-jetson+molecule-ollama+molecule-local molecule-fleet+molecule-upgrade+workstation-test+molecule-airgap
 DEMO := -i inventory/demo
 
 .PHONY: help venv host up down status test test-slow lint docs pytest pytest-slow image-test workstation-test bundle molecule bench-provision bench-fleet bench-inference bench-mcp bench-exporters bench-threadweaver smeep-results lock constraints collection ee mutation

@@ -205,3 +205,26 @@ def test_the_swarm_mcp_server_ports_collide_with_no_other_port_of_the_map():
     ours = [swarm["mcp_port"], swarm["mcp_metrics_port"]]
     workers = range(swarm["worker_ports"]["base"], swarm["worker_ports"]["base"] + swarm["worker_ports"]["count"])
     assert len(set(ours)) == 2 and not set(ours) & set(others) and not set(ours) & set(workers)
+
+
+def test_a_cluster_with_no_route_out_still_admits_claw_and_its_network():
+    """An air-gapped LAN has no gateway, so the facts have no default route (`default_ipv4` empty): crush still
+    admits claw by its addresses, and OpenClaw's gateway still admits claw's own network (molecule/airgap found
+    both empty, so crush dropped every scrape and request from claw)."""
+    crush = Node(["llamacpp", "exporters"], host="crush")
+    assert crush.value("llamacpp_claw_addresses") == ["10.89.77.10"]  # the default route's address, as before
+    claw_facts = crush.variables["hostvars"]["claw"]["ansible_facts"]
+    claw_facts["default_ipv4"] = {}
+    claw_facts["all_ipv4_addresses"] = ["10.89.77.10", "192.168.40.2"]
+    assert crush.value("llamacpp_claw_addresses") == ["10.89.77.10", "192.168.40.2"]
+    assert crush.value("exporters_claw_addresses") == ["10.89.77.10", "192.168.40.2"]
+
+    claw = Node(["openclaw"], host="claw")
+    facts = claw.variables["ansible_facts"]
+    facts["default_ipv4"] = {}
+    facts["interfaces"] = ["lo", "eth0"]
+    facts["lo"] = {"ipv4": {"address": "127.0.0.1", "network": "127.0.0.0", "prefix": "8"}}
+    facts["eth0"] = {"ipv4": {"address": "10.89.77.10", "network": "10.89.77.0", "prefix": "24"}}
+    assert claw.value("openclaw_allowed_sources") == ["10.89.77.0/24"]
+    facts["default_ipv4"] = {"address": "192.168.1.5", "network": "192.168.1.0", "prefix": "24"}
+    assert claw.value("openclaw_allowed_sources") == ["192.168.1.0/24"]
