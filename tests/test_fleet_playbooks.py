@@ -317,12 +317,22 @@ def test_site_yml_and_a_wave_apply_the_same_node_compositions_in_the_same_order(
 def test_a_wave_gathers_the_facts_the_roles_read():
     """site.yml gathers every fact; a wave must gather at least those the roles' defaults read, or it installs
     something else (an empty openclaw_allowed_sources closes the gateway's port to the LAN)."""
+    needs = {
+        "default_ipv4": "network",
+        "all_ipv4_addresses": "network",
+        "interfaces": "network",
+        "processor_vcpus": "hardware",
+    }
     used = set()
-    for path in [*REPO.glob("roles/*/defaults/main.yml"), *REPO.glob("roles/*/tasks/*.yml")]:
+    sources = [
+        *REPO.glob("roles/*/defaults/main.yml"),
+        *REPO.glob("roles/*/vars/main.yml"),
+        *REPO.glob("roles/*/tasks/*.yml"),
+    ]
+    for path in [*sources, REPO / "playbooks/group_vars/all.yml"]:
         text = path.read_text(encoding="utf-8")
-        used |= {fact for fact in ("default_ipv4", "all_ipv4_addresses", "processor_vcpus") if fact in text}
-    assert used == {"default_ipv4", "all_ipv4_addresses", "processor_vcpus"}
-    needs = {"default_ipv4": "network", "all_ipv4_addresses": "network", "processor_vcpus": "hardware"}
+        used |= {fact for fact in needs if f"'{fact}'" in text or f".{fact}" in text or f"{fact}." in text}
+    assert used == set(needs)
     play = yaml.safe_load((REPO / "playbooks/update.yml").read_text())[1]
     assert play["gather_facts"] is True
     assert {needs[fact] for fact in used} <= set(play["gather_subset"])

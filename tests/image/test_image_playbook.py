@@ -111,6 +111,10 @@ def test_outputs_checksum_and_bill_of_materials(built: Path):
     assert bom["sha256"] == Path(f"{built}.sha256").read_text().split()[0]
     assert "Debian GNU/Linux 12" in bom["os"]
     assert {"systemd", "nftables", "openssh-server", "python3"} <= set(bom["packages"])
+    # What the roles installed outside dpkg: the Node.js release OpenClaw runs on, with npm.
+    nodejs = yaml.safe_load((REPO / "roles/nodejs/defaults/main.yml").read_text())
+    release = f"/opt/nodejs/releases/{nodejs['nodejs_version']}"
+    assert bom["releases"] == {release: f"{nodejs['nodejs_version']} npm {nodejs['nodejs_npm_version']}"}
 
 
 def test_nothing_is_left_attached_on_the_controller(built: Path, work: Path):
