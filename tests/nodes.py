@@ -194,6 +194,32 @@ def console_login(claw, base: str = CONSOLE) -> str:
     return body["token"]
 
 
+def thread_reply(claw, model: str, title: str, base: str = CONSOLE) -> dict:
+    """A new console thread on crush's ``model`` answering "Say hello.": the turn's reply, checked to come from crush
+    with tokens."""
+    token = console_login(claw, base=base)
+    status, thread = console_call(
+        claw, "POST", "/threads", {"provider": "crush", "model": model, "title": title}, token, base=base
+    )
+    assert status == 201, thread
+    status, turn = console_call(
+        claw, "POST", f"/threads/{thread['id']}/messages", {"content": "Say hello."}, token, base=base
+    )
+    assert status == 200, turn
+    assert turn["reply"]["provider"] == "crush" and turn["reply"]["tokens_out"] > 0, turn
+    return turn["reply"]
+
+
+def openclaw_reply(claw, model: str) -> dict:
+    """OpenClaw's answer to "Say hello." from crush's ``model`` through its gateway, checked to be non-empty."""
+    result = claw.run(f"openclaw infer model run --gateway --json --model crush/{model} --prompt 'Say hello.'")
+    assert result.rc == 0, result.stdout + result.stderr
+    answer = json.loads(result.stdout[result.stdout.index("{") :])
+    assert answer["ok"] is True and answer["provider"] == "crush", answer
+    assert answer["outputs"][0]["text"].strip()
+    return answer
+
+
 # One TCP connection attempt, run on a node or in a test's namespace with the system's python3 (stdlib only):
 #   python3 -c CONNECT_ATTEMPT ADDRESS [TIMEOUT_S [REFUSED_WITHIN_S]]
 # prints "refused" when it failed within REFUSED_WITHIN_S (a firewall's reject), "left" otherwise (it went out:

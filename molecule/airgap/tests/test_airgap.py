@@ -8,13 +8,12 @@ through ThreadWeaver and through OpenClaw.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.nodes import SYSTEMD, busctl, console_call, console_login
+from tests.nodes import SYSTEMD, busctl, openclaw_reply, thread_reply
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -71,21 +70,8 @@ def test_every_unit_of_each_node_runs(claw, crush):
 
 
 def test_a_thread_is_answered_by_crush_through_threadweaver(claw):
-    token = console_login(claw, base=CONSOLE)
-    status, thread = console_call(
-        claw, "POST", "/threads", {"provider": "crush", "model": MODEL, "title": "airgap"}, token, base=CONSOLE
-    )
-    assert status == 201, thread
-    status, turn = console_call(
-        claw, "POST", f"/threads/{thread['id']}/messages", {"content": "Say hello."}, token, base=CONSOLE
-    )
-    assert status == 200, turn
-    assert turn["reply"]["provider"] == "crush" and turn["reply"]["tokens_out"] > 0, turn
+    thread_reply(claw, MODEL, "airgap", base=CONSOLE)
 
 
 def test_openclaw_answers_through_crush(claw):
-    result = claw.run(f"openclaw infer model run --gateway --json --model crush/{MODEL} --prompt 'Say hello.'")
-    assert result.rc == 0, result.stdout + result.stderr
-    answer = json.loads(result.stdout[result.stdout.index("{") :])
-    assert answer["ok"] is True and answer["provider"] == "crush", answer
-    assert answer["outputs"][0]["text"].strip()
+    openclaw_reply(claw, MODEL)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.nodes import SYSTEMD, busctl, console_call, console_login
+from tests.nodes import SYSTEMD, busctl, console_call, openclaw_reply, thread_reply
 
 ROOT = Path(__file__).resolve().parents[3]
 APPLIANCE = yaml.safe_load((ROOT / "playbooks/group_vars/all.yml").read_text())
@@ -75,27 +75,14 @@ def test_engine_answers_a_real_completion(workstation):
 
 
 def test_a_thread_is_answered_by_the_engine_on_the_same_host(workstation):
-    token = console_login(workstation, base=CONSOLE)
-    status, thread = console_call(
-        workstation, "POST", "/threads", {"provider": "crush", "model": MODEL, "title": "local"}, token, base=CONSOLE
-    )
-    assert status == 201, thread
-    status, turn = console_call(
-        workstation, "POST", f"/threads/{thread['id']}/messages", {"content": "Say hello."}, token, base=CONSOLE
-    )
-    assert status == 200, turn
-    assert turn["reply"]["provider"] == "crush" and turn["reply"]["tokens_out"] > 0, turn
+    thread_reply(workstation, MODEL, "local", base=CONSOLE)
 
 
 def test_openclaw_is_ready_and_answers_through_the_engine(workstation):
     port = SERVICES["openclaw"]["port"]
     assert json.loads(workstation.check_output(f"curl -fsS http://127.0.0.1:{port}/healthz"))["status"] == "live"
     assert json.loads(workstation.check_output(f"curl -fsS http://127.0.0.1:{port}/readyz"))["ready"] is True
-    result = workstation.run(f"openclaw infer model run --gateway --json --model crush/{MODEL} --prompt 'Say hello.'")
-    assert result.rc == 0, result.stdout + result.stderr
-    answer = json.loads(result.stdout[result.stdout.index("{") :])
-    assert answer["ok"] is True and answer["provider"] == "crush", answer
-    assert answer["outputs"][0]["text"].strip()
+    openclaw_reply(workstation, MODEL)
 
 
 def test_prometheus_scrapes_both_nodes_on_the_one_host(workstation):
