@@ -157,3 +157,48 @@ def test_a_real_gathering_is_an_apt_repository_with_upstream_checksums(tmp_path:
 def test_a_package_apt_does_not_know_fails_naming_it(tmp_path: Path, host_target, state) -> None:
     result = run_tool(tmp_path / "b", f"--target={host_target}", "--package=no-such-package-claw", f"--state={state}")
     assert result.returncode == 1 and "no-such-package-claw" in result.stderr
+
+
+NODE_PLAY = """
+- name: Role base's bundle step on this machine, checked only
+  hosts: node
+  gather_facts: true
+  tasks:
+    - name: Take packages from the bundle
+      ansible.builtin.include_role:
+        name: base
+        tasks_from: apt_bundle
+"""
+
+
+def run_bundle_step(tmp_path: Path, apt_dir: Path) -> subprocess.CompletedProcess:
+    """Role base's apt_bundle tasks against this machine over the local connection, in check mode (nothing here
+    may change even if the role misbehaved): what a node's converge does before it touches the node."""
+    (tmp_path / "play.yml").write_text(NODE_PLAY)
+    (tmp_path / "hosts").write_text(f"node ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(tmp_path / "hosts"), "--check",
+        str(tmp_path / "play.yml"), "-e", f"base_apt_bundle_dir={apt_dir}",
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_a_node_whose_target_the_bundle_lacks_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    (tmp_path / "bundle/apt/debian99-x86_64").mkdir(parents=True)
+    result = run_bundle_step(tmp_path, tmp_path / "bundle/apt")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "has no Debian packages for this node's target" in output and "Nothing on the node was changed" in output
+    assert "Verify the bundle's packages" not in output  # refused at the first check
+
+
+def test_a_changed_package_index_is_refused_by_the_manifest(tmp_path: Path, host_target, state) -> None:
+    gathered = run_tool(tmp_path / "b", f"--target={host_target}", "--package=libzstd1", f"--state={state}")
+    assert gathered.returncode == 0, gathered.stderr
+    index = tmp_path / "b/apt" / str(host_target) / "Packages"
+    index.write_text(index.read_text().replace("SHA256: ", "SHA256: 0", 1))
+    result = run_bundle_step(tmp_path, tmp_path / "b/apt")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and f"apt/{host_target}/Packages" in output, output[-3000:]
+    assert "Read the checksum of the node's copy" not in output
