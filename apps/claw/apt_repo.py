@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -28,9 +27,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 try:
-    from claw.bundle import _entry, read_manifest, write_manifest
+    from claw.bundle import record_part
 except ImportError:  # run as a script from the checkout (playbooks/bundle.yml)
-    from bundle import _entry, read_manifest, write_manifest  # type: ignore[no-redef]
+    from bundle import record_part  # type: ignore[no-redef]
 
 # The CPU names of the targets (as ansible_facts.architecture and `uname -m` give them) and dpkg's.
 DPKG_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -205,13 +204,8 @@ def fetch(
         if stale.name not in names:
             stale.unlink()
     (directory / INDEX).write_text(index(options, wanted), encoding="utf-8")
-    prefix = f"{KIND}/{target}/"
-    entries = {path: entry for path, entry in read_manifest(bundle).items() if not path.startswith(prefix)}
-    for name in sorted(names | {INDEX}):
-        version = DebFile.parse(name).version if name != INDEX else str(target)
-        entry = _entry(bundle, directory / name, KIND, version)
-        entries[entry.path] = entry
-    write_manifest(bundle, entries)
+    versions = {directory / name: DebFile.parse(name).version for name in names} | {directory / INDEX: str(target)}
+    record_part(bundle, f"{KIND}/{target}", versions, KIND)
     return len(names) - kept, kept
 
 
@@ -236,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError, subprocess.CalledProcessError) as error:
         print(f"bundle {args.bundle}: {error}", file=sys.stderr)
         return 1
-    print(f"{target}: downloaded {downloaded}, kept {kept} (controller {platform.machine()})")
+    print(f"{target}: downloaded {downloaded}, kept {kept}")
     return 0
 
 

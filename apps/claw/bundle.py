@@ -122,6 +122,18 @@ def record(bundle: Path, paths: Iterable[Path], kind: str, version: str = "") ->
     return write_manifest(bundle, entries)
 
 
+def record_part(bundle: Path, part: str, versions: dict[Path, str], kind: str) -> bool:
+    """Make the manifest's entries under ``part`` (a directory of the bundle) exactly these files, each with its
+    version: entries of files no longer there go. True when the manifest changed."""
+    bundle = bundle.resolve()
+    prefix = part.rstrip("/") + "/"
+    entries = {path: entry for path, entry in read_manifest(bundle).items() if not path.startswith(prefix)}
+    for path, version in versions.items():
+        entry = _entry(bundle, path, kind, version)
+        entries[entry.path] = entry
+    return write_manifest(bundle, entries)
+
+
 def verify(bundle: Path, only: Iterable[str] = ()) -> list[str]:
     """Problems with the bundle's files (each names the file); the entries under `only` when it is given."""
     try:
